@@ -1,1 +1,663 @@
-fn main() {}
+//! `routerctl`: talk to a running routerd over its Unix socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::StreamExt;
+use routerd_contract::server::Command as DaemonCommand;
+use routerd_contract::{Client, ClientError, Event};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(
+    name = "routerctl",
+    version,
+    about = "Inspect and drive a running routerd"
+)]
+struct Cli {
+    /// routerd's API socket.
+    #[arg(
+        long,
+        global = true,
+        env = "ROUTERD_SOCKET",
+        default_value = "/run/routerd/routerd.sock"
+    )]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// routerd's phase, generation, controllers and daemons.
+    Status {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// List resources of a kind (or one by name) with their status.
+    Get {
+        /// Kind (any case, plural allowed), or `all`.
+        kind: String,
+        /// Resource name.
+        name: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Spec, status and recent events of one resource.
+    Describe {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+    },
+    /// Print events; with --follow, keep printing new ones.
+    Events {
+        /// Stream new events as they happen.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only topics matching this glob (`*` one segment, `**` any).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what applying a config would change, through the running routerd.
+    Plan {
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a config the running one (a new generation).
+    Apply {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Managed daemons.
+    Daemon {
+        #[command(subcommand)]
+        command: DaemonCmd,
+    },
+    /// routerd's supervision tree with restart counts.
+    Actors,
+    /// Re-read routerd's config file.
+    Reload,
+    /// Reconcile everything now.
+    Renew,
+    /// Stop routerd (managed daemons keep running and are adopted on restart).
+    Stop,
+}
+
+#[derive(Subcommand)]
+enum DaemonCmd {
+    /// List managed daemons.
+    List,
+    /// A daemon's supervisor state and its own /v1/status.
+    Status {
+        /// Daemon name, e.g. healthcheck-upstream.
+        name: String,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Send reload, renew or stop to a daemon.
+    Command {
+        /// Daemon name.
+        name: String,
+        /// reload, renew or stop.
+        command: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("routerctl: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = Client::new(cli.socket.clone()).with_timeout(Duration::from_secs(60));
+    match runtime.block_on(run(&client, cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("routerctl: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
+    match command {
+        Cmd::Status { output } => {
+            let status: Value = client.get_json("/v1/status").await.map_err(explain)?;
+            match output {
+                Format::Table => print_status(&status),
+                f => print_value(&status, f)?,
+            }
+        }
+        Cmd::Get { kind, name, output } => {
+            let items = get(client, &kind, name.as_deref()).await?;
+            match (output, &name) {
+                (Format::Table, _) => print_table(&items),
+                (f, Some(_)) => print_value(items.first().unwrap_or(&Value::Null), f)?,
+                (f, None) => print_value(&Value::Array(items), f)?,
+            }
+        }
+        Cmd::Describe { kind, name } => {
+            let path = format!("/v1/resources/{}/{}", encode(&kind), encode(&name));
+            let r: Value = client.get_json(&path).await.map_err(explain)?;
+            describe(&r)?;
+        }
+        Cmd::Events {
+            follow,
+            topic,
+            since,
+            json,
+        } => {
+            if follow {
+                let mut stream = client.follow(since, topic.as_deref());
+                while let Some(event) = stream.next().await {
+                    print_event(&event.map_err(explain)?, json)?;
+                }
+            } else {
+                let page = client
+                    .events(since, None, topic.as_deref())
+                    .await
+                    .map_err(explain)?;
+                for e in &page.events {
+                    print_event(e, json)?;
+                }
+            }
+        }
+        Cmd::Plan { config, json } => {
+            let (status, body) = post_file(client, "/v1/plan", &config).await?;
+            if status == 422 {
+                return Ok(invalid(&body));
+            }
+            if status != 200 {
+                bail!("{}", error_of(&body));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                let changes = body["changes"].as_array().map_or(0, Vec::len);
+                let blocked = body["blocked"].as_array().cloned().unwrap_or_default();
+                if changes == 0
+                    && body["pending"].as_array().is_none_or(Vec::is_empty)
+                    && blocked.is_empty()
+                {
+                    println!("No changes: the host matches the config.");
+                } else {
+                    let text = body["text"].as_str().unwrap_or_default();
+                    let (lines, summary) = text.rsplit_once('\n').unwrap_or(("", text));
+                    if !lines.is_empty() {
+                        println!("{lines}");
+                    }
+                    for b in blocked {
+                        println!(
+                            "? {}: {}",
+                            b["resource"].as_str().unwrap_or(""),
+                            b["reason"].as_str().unwrap_or("")
+                        );
+                    }
+                    println!("{summary}");
+                }
+                print_resource_diff(&body["resources"]);
+            }
+        }
+        Cmd::Apply { config } => {
+            let (status, body) = post_file(client, "/v1/apply", &config).await?;
+            if status == 422 {
+                return Ok(invalid(&body));
+            }
+            if status != 200 {
+                bail!("{}", error_of(&body));
+            }
+            for w in body["warnings"].as_array().into_iter().flatten() {
+                eprintln!("{}", w.as_str().unwrap_or_default());
+            }
+            if body["changed"].as_bool() == Some(true) {
+                println!("Applied generation {}.", body["generation"]);
+                print_resource_diff(&body);
+            } else {
+                println!(
+                    "Unchanged: generation {} already has this config.",
+                    body["generation"]
+                );
+            }
+        }
+        Cmd::Daemon { command } => daemon(client, command).await?,
+        Cmd::Actors => {
+            let v: Value = client.get_json("/v1/actors").await.map_err(explain)?;
+            print_actors(&v);
+        }
+        Cmd::Reload | Cmd::Renew | Cmd::Stop => {
+            let cmd = match command {
+                Cmd::Reload => DaemonCommand::Reload,
+                Cmd::Renew => DaemonCommand::Renew,
+                _ => DaemonCommand::Stop,
+            };
+            let detail = client.command(cmd).await.map_err(explain)?;
+            println!("{cmd}: done");
+            if !detail.is_null() {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes "cannot connect" actionable.
+fn explain(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Connect { .. } => anyhow::anyhow!(
+            "{e}\nIs routerd running? Use --socket (or ROUTERD_SOCKET) to point at its socket."
+        ),
+        other => anyhow::anyhow!(other),
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn get(client: &Client, kind: &str, name: Option<&str>) -> Result<Vec<Value>> {
+    match name {
+        Some(name) => {
+            let path = format!("/v1/resources/{}/{}", encode(kind), encode(name));
+            let mut v: Value = client.get_json(&path).await.map_err(explain)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.remove("events");
+            }
+            Ok(vec![v])
+        }
+        None => {
+            let path = if kind == "all" {
+                "/v1/resources".to_string()
+            } else {
+                format!("/v1/resources?kind={}", encode(kind))
+            };
+            let v: Value = client.get_json(&path).await.map_err(explain)?;
+            Ok(v["items"].as_array().cloned().unwrap_or_default())
+        }
+    }
+}
+
+async fn post_file(client: &Client, path: &str, file: &PathBuf) -> Result<(u16, Value)> {
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let label = encode(&file.display().to_string());
+    let (status, body) = client
+        .request_raw(
+            http::Method::POST,
+            &format!("{path}?file={label}"),
+            Some(text),
+            Some("application/yaml"),
+        )
+        .await
+        .map_err(explain)?;
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Ok((status.as_u16(), value))
+}
+
+fn error_of(body: &Value) -> String {
+    body["error"]
+        .as_str()
+        .unwrap_or("request failed")
+        .to_string()
+}
+
+fn invalid(body: &Value) -> ExitCode {
+    for line in body["lines"].as_array().into_iter().flatten() {
+        eprintln!("{}", line.as_str().unwrap_or_default());
+    }
+    eprintln!("{}", error_of(body));
+    ExitCode::from(1)
+}
+
+fn print_resource_diff(v: &Value) {
+    for (key, mark) in [("added", "+"), ("modified", "~"), ("removed", "-")] {
+        for r in v[key].as_array().into_iter().flatten() {
+            println!("  {mark} {}", r.as_str().unwrap_or_default());
+        }
+    }
+}
+
+fn print_value(v: &Value, format: Format) -> Result<()> {
+    match format {
+        Format::Json | Format::Table => println!("{}", serde_json::to_string_pretty(v)?),
+        Format::Yaml => print!(
+            "{}",
+            serde_saphyr::to_string(v).context("cannot render YAML")?
+        ),
+    }
+    Ok(())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A one-line summary of a resource for the table.
+fn summary(item: &Value) -> String {
+    let spec = &item["spec"];
+    let status = &item["status"];
+    match item["kind"].as_str().unwrap_or_default() {
+        "Interface" => {
+            let addrs: Vec<String> = status["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["scope"] != "link")
+                .map(|a| format!("{}/{}", text(&a["address"]), text(&a["prefixLength"])))
+                .collect();
+            format!(
+                "{} mtu {} {}",
+                text(&spec["ifname"]),
+                text(&status["mtu"]),
+                addrs.join(",")
+            )
+        }
+        "IPv4StaticAddress" | "IPv6StaticAddress" => {
+            format!("{} on {}", text(&spec["address"]), text(&spec["interface"]))
+        }
+        "IPv4Route" | "IPv6Route" | "IPv4StaticRoute" | "IPv6StaticRoute" => {
+            let via = spec.get("gateway").or_else(|| spec.get("via")).map(text);
+            let dev = spec
+                .get("device")
+                .or_else(|| spec.get("interface"))
+                .map(text);
+            let mut s = text(&spec["destination"]);
+            if let Some(v) = via {
+                s.push_str(&format!(" via {v}"));
+            }
+            if let Some(d) = dev {
+                s.push_str(&format!(" dev {d}"));
+            }
+            if spec["type"] == "blackhole" {
+                s.push_str(" blackhole");
+            }
+            s
+        }
+        "Sysctl" => format!("{} = {}", text(&spec["key"]), text(&spec["value"])),
+        "HealthCheck" => {
+            let target = status["resolvedTarget"]
+                .as_str()
+                .or(spec["target"].as_str())
+                .unwrap_or("default gateway");
+            let proto = spec["protocol"].as_str().unwrap_or("icmp");
+            match status["lastResult"]["rttMs"].as_f64() {
+                Some(rtt) => format!("{proto} {target} rtt {rtt:.1}ms"),
+                None => format!("{proto} {target}"),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+fn print_table(items: &[Value]) {
+    let rows: Vec<[String; 5]> = items
+        .iter()
+        .map(|i| {
+            let status = &i["status"];
+            [
+                text(&i["kind"]),
+                text(&i["name"]),
+                status["phase"]
+                    .as_str()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                summary(i),
+                status["message"].as_str().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    let header = ["KIND", "NAME", "PHASE", "DETAIL", "MESSAGE"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn print_status(s: &Value) {
+    let d = &s["status"];
+    println!(
+        "routerd      {}  pid {}  since {}",
+        text(&s["phase"]),
+        text(&s["pid"]),
+        text(&s["startedAt"])
+    );
+    println!(
+        "router       {}  generation {}  applied {}",
+        text(&d["router"]),
+        text(&d["generation"]),
+        text(&d["appliedAt"])
+    );
+    let phases: Vec<String> = d["phases"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{v} {}", if k.is_empty() { "Unknown" } else { k }))
+        .collect();
+    println!(
+        "resources    {} ({})",
+        text(&d["resources"]),
+        phases.join(", ")
+    );
+    for c in d["controllers"].as_array().into_iter().flatten() {
+        let state = match c["lastError"].as_str() {
+            Some(e) => format!("error: {e}"),
+            None => format!("ok, {} reconciles", text(&c["reconciles"])),
+        };
+        println!("controller   {:<14} {state}", text(&c["name"]));
+    }
+    for dmn in d["daemons"].as_array().into_iter().flatten() {
+        println!(
+            "daemon       {:<24} {}  pid {}  restarts {}",
+            text(&dmn["name"]),
+            text(&dmn["state"]),
+            text(&dmn["pid"]),
+            text(&dmn["restarts"])
+        );
+    }
+    println!("events       last seq {}", text(&s["lastEventSeq"]));
+}
+
+fn describe(r: &Value) -> Result<()> {
+    println!("Name:     {}", text(&r["name"]));
+    println!("Kind:     {}", text(&r["kind"]));
+    println!("API:      {}", text(&r["apiVersion"]));
+    let status = &r["status"];
+    println!(
+        "Phase:    {}",
+        status["phase"].as_str().unwrap_or("Unknown")
+    );
+    if let Some(m) = status["message"].as_str() {
+        println!("Message:  {m}");
+    }
+    if let Some(t) = status.get("lastTransition").filter(|t| !t.is_null()) {
+        println!(
+            "Last transition: {} → {} at {} ({})",
+            t["from"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("(none)"),
+            text(&t["to"]),
+            text(&t["time"]),
+            text(&t["reason"])
+        );
+    }
+    println!("Spec:");
+    print_indented(&serde_saphyr::to_string(&r["spec"]).unwrap_or_default());
+    let mut fields = status.clone();
+    if let Some(obj) = fields.as_object_mut() {
+        for k in ["phase", "message", "lastTransition"] {
+            obj.remove(k);
+        }
+    }
+    println!("Status:");
+    print_indented(&serde_saphyr::to_string(&fields).unwrap_or_default());
+    println!("Events:");
+    let events = r["events"].as_array().cloned().unwrap_or_default();
+    if events.is_empty() {
+        println!("  (none)");
+    }
+    for e in events {
+        let e: Event = serde_json::from_value(e)?;
+        println!("  {}  {:<20} {}", e.time, e.reason, e.message);
+    }
+    Ok(())
+}
+
+fn print_indented(text: &str) {
+    for line in text.lines() {
+        println!("  {line}");
+    }
+}
+
+fn print_event(e: &Event, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(e)?);
+    } else {
+        println!(
+            "{:>6} {} {:<28} {:<40} {:<18} {}",
+            e.seq, e.time, e.source, e.topic, e.reason, e.message
+        );
+    }
+    Ok(())
+}
+
+fn print_actors(v: &Value) {
+    for (name, node) in v["tree"].as_object().into_iter().flatten() {
+        println!(
+            "{name} ({})",
+            if node["running"] == true {
+                "running"
+            } else {
+                "down"
+            }
+        );
+        for c in node["children"].as_array().into_iter().flatten() {
+            let err = c["lastError"]
+                .as_str()
+                .map(|e| format!("  last error: {e}"))
+                .unwrap_or_default();
+            println!(
+                "  {:<22} {}  restarts {}{err}",
+                text(&c["name"]),
+                if c["running"] == true {
+                    "running"
+                } else {
+                    "restarting"
+                },
+                text(&c["restarts"])
+            );
+        }
+    }
+}
+
+async fn daemon(client: &Client, command: DaemonCmd) -> Result<()> {
+    match command {
+        DaemonCmd::List => {
+            let v: Value = client.get_json("/v1/daemons").await.map_err(explain)?;
+            println!(
+                "{:<28} {:<10} {:>8} {:>8}  RESOURCE",
+                "NAME", "STATE", "PID", "RESTARTS"
+            );
+            for d in v["items"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<28} {:<10} {:>8} {:>8}  {}",
+                    text(&d["name"]),
+                    text(&d["state"]),
+                    text(&d["pid"]),
+                    text(&d["restarts"]),
+                    text(&d["resource"])
+                );
+            }
+        }
+        DaemonCmd::Status { name, output } => {
+            let v: Value = client
+                .get_json(&format!("/v1/daemons/{}", encode(&name)))
+                .await
+                .map_err(explain)?;
+            if output == Format::Table {
+                let s = &v["supervisor"];
+                let d = &v["daemon"];
+                println!("Daemon:    {} ({})", text(&s["name"]), text(&s["program"]));
+                println!(
+                    "State:     {}  pid {}  restarts {}",
+                    text(&s["state"]),
+                    text(&s["pid"]),
+                    text(&s["restarts"])
+                );
+                if let Some(exit) = s["lastExit"].as_str() {
+                    println!("Last exit: {exit}");
+                }
+                println!("Socket:    {}", text(&s["socket"]));
+                println!("Phase:     {}", text(&d["phase"]));
+                println!("Status:");
+                print_indented(&serde_saphyr::to_string(&d["status"]).unwrap_or_default());
+            } else {
+                print_value(&v, output)?;
+            }
+        }
+        DaemonCmd::Command { name, command } => {
+            let (status, body) = client
+                .request_raw(
+                    http::Method::POST,
+                    &format!(
+                        "/v1/daemons/{}/commands/{}",
+                        encode(&name),
+                        encode(&command)
+                    ),
+                    None,
+                    None,
+                )
+                .await
+                .map_err(explain)?;
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if !status.is_success() {
+                bail!("{}", error_of(&body));
+            }
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,356 @@
-fn main() {}
+//! `routerd`: validate, plan, apply and serve a router configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use routerd_actors::gate::ConfigLookup;
+use routerd_actors::reconcile::{Family, Scope, desired, interface_fields, select};
+use routerd_actors::status::Statuses;
+use routerd_actors::store::initial_generation;
+use routerd_actors::{ServeOptions, serve};
+use routerd_config::kinds::Interface;
+use routerd_config::{Config, Diagnostics, ReconcileMode, load_file};
+use routerd_kernel::{ApplyReport, Kernel, Plan, ProcSysctl};
+
+#[derive(Parser)]
+#[command(
+    name = "routerd",
+    version,
+    about = "A declarative router control plane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check a config file; print every problem as FILE:LINE:COL: Kind/name: field: message.
+    Validate {
+        /// The config file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Print the JSON Schema of the config, generated from routerd's types.
+    Schema,
+    /// Show what applying a config would change on this host; changes nothing.
+    Plan {
+        /// The config file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Apply a config to this host.
+    Apply {
+        /// The config file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Apply once and exit (the only mode: use `serve` to keep a config applied).
+        #[arg(long, required = true)]
+        once: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run the control plane: apply the config and keep it applied.
+    Serve {
+        /// The config file; without it, the last stored generation is served.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Where generations, events and daemon state live.
+        #[arg(long, default_value = "/var/lib/routerd")]
+        state_dir: PathBuf,
+        /// The API socket.
+        #[arg(long, default_value = "/run/routerd/routerd.sock")]
+        socket: PathBuf,
+        /// Where the managed daemons' binaries are (default: beside routerd).
+        #[arg(long)]
+        daemon_dir: Option<PathBuf>,
+        /// Allow POST /v1/debug/panic/CONTROLLER, for supervision tests.
+        #[arg(long, hide = true)]
+        fault_injection: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Validate { config, output } => validate(&config, output),
+        Cmd::Schema => {
+            let schema = routerd_config::schema::router_schema();
+            match serde_json::to_string_pretty(&schema) {
+                Ok(text) => {
+                    println!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Cmd::Plan { config, output } => one_shot(|| plan(&config, output)),
+        Cmd::Apply { config, output, .. } => one_shot(|| apply(&config, output)),
+        Cmd::Serve {
+            config,
+            state_dir,
+            socket,
+            daemon_dir,
+            fault_injection,
+        } => run_serve(ServeOptions {
+            config_path: config,
+            state_dir,
+            socket,
+            daemon_dir,
+            fault_injection,
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("routerd: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints diagnostics to stderr, one per line.
+fn report(diags: &Diagnostics) {
+    for d in &diags.0 {
+        eprintln!("{d}");
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    match load_file(path) {
+        Ok(loaded) => {
+            report(&loaded.warnings);
+            Ok(loaded.config)
+        }
+        Err(diags) => {
+            report(&diags);
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn validate(path: &Path, output: Output) -> Result<ExitCode> {
+    let result = load_file(path);
+    let diags = match &result {
+        Ok(l) => l.warnings.clone(),
+        Err(d) => d.clone(),
+    };
+    match output {
+        Output::Text => report(&diags),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "valid": result.is_ok(), "diagnostics": diags.0 })
+            )?
+        ),
+    }
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// One-shot commands run on a single-threaded runtime: start-up time is
+/// part of what a person waits for.
+fn one_shot(f: impl AsyncFnOnce() -> Result<ExitCode>) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(f())
+}
+
+/// The plan for `config`, with Interface statuses taken from the kernel so
+/// that gates on them can be evaluated without a running routerd.
+async fn compute(config: &Config) -> Result<(Kernel, Plan, Vec<(String, String)>)> {
+    let kernel = Kernel::connect().context("cannot open netlink")?;
+    let observed = kernel
+        .observe()
+        .await
+        .context("cannot read the kernel's state")?;
+    let statuses = Statuses::default();
+    for (r, spec) in config.of_kind::<Interface>() {
+        let phase = match observed.link(&spec.ifname) {
+            None => "Missing",
+            Some(l) if l.admin_up && l.oper_up => "Up",
+            Some(_) => "Down",
+        };
+        statuses.set_fields(&r.id(), interface_fields(&observed, &spec.ifname));
+        statuses.set_phase(&r.id(), phase, "Observed", None);
+    }
+    let lookup = ConfigLookup {
+        statuses: &statuses,
+        config,
+    };
+    let state = desired(config, &lookup);
+    let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+    Ok((kernel, plan, state.blocked))
+}
+
+fn print_plan(plan: &Plan, blocked: &[(String, String)], protected: &[String]) {
+    if plan.is_empty() && blocked.is_empty() {
+        println!("No changes: the host matches the config.");
+        return;
+    }
+    for change in &plan.changes {
+        let mark = match routerd_actors::reconcile::change_ifname(change) {
+            Some(i) if protected.iter().any(|p| p == i) => "  [protected: will not be applied]",
+            _ => "",
+        };
+        println!("{change}{mark}");
+    }
+    for p in &plan.pending {
+        println!("{p}");
+    }
+    for (resource, why) in blocked {
+        println!("? {resource}: {why}");
+    }
+    println!("Plan: {}.", plan.summary());
+}
+
+async fn plan(path: &Path, output: Output) -> Result<ExitCode> {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let (_, plan, blocked) = compute(&config).await?;
+    match output {
+        Output::Text => print_plan(&plan, &blocked, &config.reconcile.protected_interfaces),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "changes": plan.changes,
+                "pending": plan.pending,
+                "blocked": blocked.iter().map(|(r, w)| serde_json::json!({"resource": r, "reason": w})).collect::<Vec<_>>(),
+                "summary": plan.summary(),
+            }))?
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn apply(path: &Path, output: Output) -> Result<ExitCode> {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let (kernel, plan, blocked) = compute(&config).await?;
+    let strict = config.reconcile.mode != Some(ReconcileMode::Progressive);
+    let protected = &config.reconcile.protected_interfaces;
+    let mut report = ApplyReport::default();
+    let mut skipped = Vec::new();
+    let mut stopped_after = None;
+    // Stage by stage (links, addresses, routes, sysctls): in strict mode a
+    // stage with failures stops the later ones, whose changes often depend
+    // on it (a route needs its address).
+    for family in Family::ALL {
+        let (stage, protected_changes) = select(&plan, family, &Scope::All, protected);
+        skipped.extend(protected_changes);
+        let stage_report = kernel.apply(&stage).await;
+        let failed = !stage_report.failed.is_empty();
+        report.applied.extend(stage_report.applied);
+        report.failed.extend(stage_report.failed);
+        if failed && strict {
+            stopped_after = Some(family);
+            break;
+        }
+    }
+    match output {
+        Output::Text => {
+            if report.applied.is_empty() && report.failed.is_empty() && skipped.is_empty() {
+                println!("No changes: the host matches the config.");
+            }
+            for c in &report.applied {
+                println!("{c}");
+            }
+            for c in &skipped {
+                println!("{c}  [skipped: protected interface]");
+            }
+            for (c, e) in &report.failed {
+                println!("FAILED {c}: {e}");
+            }
+            for p in &plan.pending {
+                println!("{p}");
+            }
+            for (resource, why) in &blocked {
+                println!("? {resource}: {why}");
+            }
+            if let Some(family) = stopped_after {
+                println!(
+                    "Stopped after the {} stage failed (reconcile mode strict).",
+                    family.name()
+                );
+            }
+            println!(
+                "Applied {} change(s), {} failed, {} pending.",
+                report.applied.len(),
+                report.failed.len(),
+                plan.pending.len() + blocked.len()
+            );
+        }
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "applied": report.applied,
+                "failed": report.failed.iter().map(|(c, e)| serde_json::json!({"change": c, "error": e})).collect::<Vec<_>>(),
+                "skipped": skipped,
+                "pending": plan.pending,
+                "blocked": blocked.iter().map(|(r, w)| serde_json::json!({"resource": r, "reason": w})).collect::<Vec<_>>(),
+            }))?
+        ),
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_serve(options: ServeOptions) -> Result<ExitCode> {
+    let start_with = match &options.config_path {
+        Some(path) => match load(path) {
+            Ok(config) => {
+                let source =
+                    std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+                Some((config, source))
+            }
+            Err(code) => return Ok(code),
+        },
+        None => None,
+    };
+    let initial = initial_generation(&options.state_dir, start_with).with_context(|| {
+        format!(
+            "cannot store the config under {}",
+            options.state_dir.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let _telemetry = routerd_contract::telemetry::init("routerd");
+    match runtime.block_on(serve(options, initial)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("routerd: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The healthcheck controller: one `routerd-healthcheck` daemon per enabled
+//! `HealthCheck`, started, reconfigured and retired through the daemon
+//! supervisors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use ractor::Actor;
+use routerd_config::Config;
+use routerd_config::kinds::{HealthCheck, HealthCheckSpec, healthcheck::TargetSource};
+use routerd_contract::Event;
+use serde_json::{Value, json};
+
+use crate::controller::{Cause, Controller};
+use crate::daemon::{DaemonArgs, DaemonMsg, DaemonSpec, DaemonSupervisor};
+use crate::gate::{ConfigLookup, when_blocks};
+use crate::reconcile::{Scope, ifname_of};
+use crate::runtime::{Generation, Runtime};
+use crate::slot::Slot;
+use crate::supervisor::{ChildSpec, Restart, SupervisorMsg};
+
+/// Daemon names of health checks start with this.
+const PREFIX: &str = "healthcheck-";
+
+/// Manages the healthcheck daemons.
+pub struct HealthCheckController;
+
+/// The daemon config for a HealthCheck (the `routerd-healthcheck` ProbeSpec).
+pub fn probe_spec(config: &Config, name: &str, spec: &HealthCheckSpec) -> Value {
+    let mut v = json!({
+        "name": name,
+        "protocol": format!("{:?}", spec.protocol()).to_lowercase(),
+        "targetSource": match spec.target_source() {
+            TargetSource::DefaultGateway => "defaultGateway",
+            _ => "static",
+        },
+        "intervalMs": duration_ms(spec.interval()),
+        "timeoutMs": duration_ms(spec.timeout()),
+        "healthyThreshold": spec.healthy_threshold.unwrap_or(2),
+        "unhealthyThreshold": spec.unhealthy_threshold.unwrap_or(3),
+        "enabled": spec.enabled.unwrap_or(true),
+    });
+    let obj = v
+        .as_object_mut()
+        .expect("a json! object literal is an object");
+    if let Some(target) = &spec.target {
+        obj.insert("target".into(), target.clone().into());
+    }
+    if let Some(family) = spec.address_family {
+        obj.insert(
+            "addressFamily".into(),
+            format!("{family:?}").to_lowercase().into(),
+        );
+    }
+    if let Some(port) = spec.port() {
+        obj.insert("port".into(), port.into());
+    }
+    if let Some(path) = &spec.path {
+        obj.insert("path".into(), path.clone().into());
+    }
+    if let Some(query) = &spec.query {
+        obj.insert("query".into(), query.clone().into());
+    }
+    if let Some(ifname) = spec.interface.as_deref().and_then(|i| ifname_of(config, i)) {
+        obj.insert("sourceInterface".into(), ifname.into());
+    }
+    v
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Controller for HealthCheckController {
+    fn name(&self) -> &'static str {
+        "healthchecks"
+    }
+
+    fn topics(&self) -> Vec<&'static str> {
+        vec!["routerd.config.applied", "routerd.status.changed"]
+    }
+
+    fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause) {
+        let relevant = event.topic == "routerd.config.applied"
+            || event.resource.as_deref().is_some_and(|target| {
+                generation.config.of_kind::<HealthCheck>().any(|(_, s)| {
+                    s.when.as_ref().is_some_and(|w| {
+                        w.state.keys().any(|k| k.starts_with(&format!("{target}.")))
+                    })
+                })
+            });
+        if relevant {
+            (
+                Scope::All,
+                Cause {
+                    config: true,
+                    drift: false,
+                },
+            )
+        } else {
+            (Scope::none(), Cause::default())
+        }
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        runtime: &'a Arc<Runtime>,
+        _scope: Scope,
+        _cause: Cause,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        async move { reconcile(runtime).await }.boxed()
+    }
+}
+
+async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
+    let generation = runtime.generation();
+    let config = &generation.config;
+    let lookup = ConfigLookup {
+        statuses: &runtime.statuses,
+        config,
+    };
+    let mut wanted: BTreeMap<String, DaemonSpec> = BTreeMap::new();
+    for (r, spec) in config.of_kind::<HealthCheck>() {
+        let id = r.id();
+        if spec.enabled == Some(false) {
+            runtime
+                .statuses
+                .set_phase(&id, "Disabled", "Disabled", Some("enabled: false".into()));
+            continue;
+        }
+        if let Some(why) = when_blocks(spec.when.as_ref(), &lookup) {
+            runtime
+                .statuses
+                .set_phase(&id, "Pending", "Gated", Some(why));
+            continue;
+        }
+        let name = format!("{PREFIX}{}", r.name);
+        wanted.insert(
+            name.clone(),
+            DaemonSpec {
+                name,
+                program: "routerd-healthcheck".into(),
+                resource: Some(id),
+                config: probe_spec(config, &r.name, spec),
+            },
+        );
+    }
+    let daemons = runtime
+        .daemons
+        .get()
+        .ok_or("the daemon supervisors are not running")?;
+    let running: BTreeSet<String> = runtime
+        .daemon_names()
+        .into_iter()
+        .filter(|n| n.starts_with(PREFIX))
+        .collect();
+    for name in running.iter().filter(|n| !wanted.contains_key(*n)) {
+        if let Some(slot) = runtime.daemon_slot(name)
+            && let Some(actor) = slot.get()
+        {
+            let _ = actor
+                .call(DaemonMsg::Retire, Some(Duration::from_secs(10)))
+                .await;
+        }
+        let _ = daemons
+            .call(
+                |reply| SupervisorMsg::Remove(name.clone(), Some(reply)),
+                Some(Duration::from_secs(15)),
+            )
+            .await;
+        runtime.forget_daemon(name);
+    }
+    for (name, spec) in wanted {
+        if let Some(slot) = runtime.daemon_slot(&name).filter(|s| s.get().is_some()) {
+            slot.cast(DaemonMsg::Update(spec));
+            continue;
+        }
+        let slot = Slot::new();
+        runtime.remember_daemon(&name, slot.clone());
+        let child = daemon_child(runtime.clone(), spec, slot);
+        match daemons
+            .call(
+                |reply| SupervisorMsg::Add(child, Some(reply)),
+                Some(Duration::from_secs(15)),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => {}
+            Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(e),
+            _ => {
+                return Err(format!(
+                    "the daemon supervisors did not answer adding {name}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn daemon_child(runtime: Arc<Runtime>, spec: DaemonSpec, slot: Slot<DaemonMsg>) -> ChildSpec {
+    let name = spec.name.clone();
+    ChildSpec {
+        name,
+        restart: Restart::Permanent,
+        start: Arc::new(move |sup| {
+            let args = DaemonArgs {
+                runtime: runtime.clone(),
+                spec: spec.clone(),
+                slot: slot.clone(),
+            };
+            async move {
+                let (actor, _) = Actor::spawn_linked(None, DaemonSupervisor, args, sup).await?;
+                Ok(actor.get_cell())
+            }
+            .boxed()
+        }),
+    }
+}

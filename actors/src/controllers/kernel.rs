@@ -1,0 +1,348 @@
+//! The kernel-facing controllers: links, addresses, routes and sysctls.
+//!
+//! Each computes the whole desired state (cheap) but applies and reports
+//! only its own family within the scope of the events that woke it, so a
+//! deleted address repairs that address and nothing else.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use routerd_config::kinds::{
+    IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
+    Interface, StaticAddress,
+};
+use routerd_config::{Config, Resource};
+use routerd_contract::{Event, NewEvent};
+use routerd_kernel::{Change, Observed, ProcSysctl};
+use serde_json::{Map, Value};
+
+use crate::controller::{Cause, Controller};
+use crate::gate::ConfigLookup;
+use crate::reconcile::{Family, Scope, desired, ifname_of, interface_fields, select};
+use crate::runtime::{Generation, Runtime};
+
+/// Reconciles one [`Family`] against the kernel.
+pub struct KernelController {
+    family: Family,
+}
+
+impl KernelController {
+    /// The controller of `family`.
+    pub fn new(family: Family) -> Self {
+        KernelController { family }
+    }
+
+    fn resources<'c>(&self, config: &'c Config) -> impl Iterator<Item = &'c Resource> {
+        let kinds = self.family.kinds();
+        config
+            .resources
+            .iter()
+            .filter(move |r| kinds.contains(&r.kind))
+    }
+
+    /// The kernel interface a resource of this family lives on.
+    fn ifname(&self, config: &Config, r: &Resource) -> Option<String> {
+        if let Some(s) = r.spec_as::<Interface>() {
+            return Some(s.ifname.clone());
+        }
+        if let Some(s) = r.spec_as::<IPv4StaticAddress>() {
+            return ifname_of(config, s.interface());
+        }
+        if let Some(s) = r.spec_as::<IPv6StaticAddress>() {
+            return ifname_of(config, s.interface());
+        }
+        if let Some(s) = r.spec_as::<IPv4StaticRoute>() {
+            return ifname_of(config, &s.interface);
+        }
+        if let Some(s) = r.spec_as::<IPv6StaticRoute>() {
+            return ifname_of(config, &s.interface);
+        }
+        if let Some(s) = r.spec_as::<IPv4Route>() {
+            return s.device.clone();
+        }
+        r.spec_as::<IPv6Route>().and_then(|s| s.device.clone())
+    }
+
+    fn on_link(&self, config: &Config, ifname: &str) -> Scope {
+        // Routes and sysctls depend on links and their addresses in ways
+        // (gateway reachability, per-interface keys) cheaper to recheck than
+        // to track.
+        if matches!(self.family, Family::Routes | Family::Sysctls) {
+            return Scope::All;
+        }
+        let resources = self
+            .resources(config)
+            .filter(|r| self.ifname(config, r).as_deref() == Some(ifname))
+            .map(Resource::id)
+            .collect();
+        Scope::Some {
+            resources,
+            ifnames: BTreeSet::from([ifname.to_string()]),
+        }
+    }
+
+    /// Resources of the family whose gates or `*From` mention `target`.
+    fn gated_on(&self, config: &Config, target: &str) -> Scope {
+        let needle = Value::String(target.to_string());
+        let prefix = format!("{target}.");
+        let resources = self
+            .resources(config)
+            .filter(|r| {
+                let spec = r.spec.to_json();
+                ["when", "dependsOn", "deviceFrom", "gatewayFrom"]
+                    .iter()
+                    .any(|k| spec.get(*k).is_some_and(|v| mentions(v, &needle, &prefix)))
+            })
+            .map(Resource::id)
+            .collect();
+        Scope::Some {
+            resources,
+            ifnames: BTreeSet::new(),
+        }
+    }
+}
+
+fn mentions(value: &Value, needle: &Value, prefix: &str) -> bool {
+    match value {
+        Value::String(_) => value == needle,
+        Value::Array(items) => items.iter().any(|v| mentions(v, needle, prefix)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.starts_with(prefix) || mentions(v, needle, prefix)),
+        _ => false,
+    }
+}
+
+fn attr_str<'e>(event: &'e Event, key: &str) -> Option<&'e str> {
+    event.attributes.get(key).and_then(Value::as_str)
+}
+
+impl Controller for KernelController {
+    fn name(&self) -> &'static str {
+        self.family.name()
+    }
+
+    fn topics(&self) -> Vec<&'static str> {
+        vec![
+            "routerd.config.applied",
+            "routerd.kernel.**",
+            "routerd.status.changed",
+        ]
+    }
+
+    fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause) {
+        let config = &generation.config;
+        let drift = Cause {
+            config: false,
+            drift: true,
+        };
+        let topic = event.topic.as_str();
+        match topic {
+            "routerd.config.applied" => (
+                Scope::All,
+                Cause {
+                    config: true,
+                    drift: false,
+                },
+            ),
+            "routerd.kernel.resync" => (Scope::All, drift),
+            "routerd.status.changed" => match event.resource.as_deref() {
+                Some(target) => (self.gated_on(config, target), Cause::default()),
+                None => (Scope::none(), Cause::default()),
+            },
+            _ if topic.starts_with("routerd.kernel.link.")
+                || topic.starts_with("routerd.kernel.address.") =>
+            {
+                let mut scope = Scope::none();
+                if let Some(Value::Array(names)) = event.attributes.get("ifnames") {
+                    for name in names.iter().filter_map(Value::as_str) {
+                        scope.merge(self.on_link(config, name));
+                    }
+                }
+                if let Some(name) = attr_str(event, "ifname") {
+                    scope.merge(self.on_link(config, name));
+                }
+                (scope, drift)
+            }
+            _ if topic.starts_with("routerd.kernel.route.") && self.family == Family::Routes => {
+                (Scope::All, drift)
+            }
+            _ => (Scope::none(), Cause::default()),
+        }
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        runtime: &'a Arc<Runtime>,
+        scope: Scope,
+        cause: Cause,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        async move { self.run(runtime, scope, cause).await }.boxed()
+    }
+}
+
+impl KernelController {
+    async fn run(&self, runtime: &Arc<Runtime>, scope: Scope, cause: Cause) -> Result<(), String> {
+        let generation = runtime.generation();
+        let config = &generation.config;
+        let lookup = ConfigLookup {
+            statuses: &runtime.statuses,
+            config,
+        };
+        let state = desired(config, &lookup);
+        let observed = runtime
+            .kernel
+            .observe()
+            .await
+            .map_err(|e| format!("cannot read the kernel's state: {e}"))?;
+        let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+        let (selected, protected) = select(
+            &plan,
+            self.family,
+            &scope,
+            &config.reconcile.protected_interfaces,
+        );
+        let report = runtime.kernel.apply(&selected).await;
+
+        for change in &report.applied {
+            self.announce(runtime, change, cause);
+        }
+        // Failures are reported once, as the resource's transition to
+        // Failed (below), not on every retry.
+        // Statuses of the family's resources within the scope.
+        let observed_after = if report.applied.is_empty() {
+            observed
+        } else {
+            runtime.kernel.observe().await.unwrap_or(observed)
+        };
+        for r in self
+            .resources(config)
+            .filter(|r| scope.covers_resource(&r.id()))
+        {
+            let id = r.id();
+            let (phase, message) = if let Some((_, why)) =
+                state.blocked.iter().find(|(o, _)| *o == id)
+            {
+                ("Pending", Some(why.clone()))
+            } else if let Some((c, e)) = report.failed.iter().find(|(c, _)| c.owner() == Some(&id))
+            {
+                ("Failed", Some(format!("{c}: {e}")))
+            } else if let Some(p) = selected.pending.iter().find(|p| p.owner == id) {
+                ("Pending", Some(format!("{}: {}", p.subject, p.reason)))
+            } else if let Some(c) = protected.iter().find(|c| c.owner() == Some(&id)) {
+                (
+                    "Protected",
+                    Some(format!("not applied, the interface is protected: {c}")),
+                )
+            } else {
+                ("Applied", None)
+            };
+            let (phase, fields) = self.observe_fields(config, r, &observed_after, phase);
+            runtime.statuses.set_fields(&id, fields);
+            if let Some(t) = runtime
+                .statuses
+                .set_phase(&id, phase, "Reconciled", message.clone())
+            {
+                runtime.bus.publish(
+                    NewEvent::new(topic_for(&id, &phase.to_lowercase()), phase)
+                        .resource(id.clone())
+                        .message(message.unwrap_or_else(|| transition_text(&t.from, &t.to)))
+                        .attr("from", t.from)
+                        .attr("to", t.to),
+                );
+                runtime.bus.signal(
+                    NewEvent::new("routerd.status.changed", "StatusChanged").resource(id.clone()),
+                );
+            }
+        }
+        let known: BTreeSet<String> = config.resources.iter().map(Resource::id).collect();
+        runtime.statuses.retain(|id| known.contains(id));
+
+        if report.failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} change(s) failed", report.failed.len()))
+        }
+    }
+
+    /// Observed fields, and for Interfaces the phase the link is in.
+    fn observe_fields(
+        &self,
+        config: &Config,
+        r: &Resource,
+        observed: &Observed,
+        applied: &'static str,
+    ) -> (&'static str, Map<String, Value>) {
+        if let Some(spec) = r.spec_as::<Interface>() {
+            let fields = interface_fields(observed, &spec.ifname);
+            let phase = match observed.link(&spec.ifname) {
+                None => "Missing",
+                Some(_) if applied != "Applied" => applied,
+                Some(link) if link.admin_up && link.oper_up => "Up",
+                Some(_) => "Down",
+            };
+            return (phase, fields);
+        }
+        let mut fields = Map::new();
+        if let Some(ifname) = self.ifname(config, r) {
+            fields.insert("ifname".into(), ifname.into());
+        }
+        let spec = r.spec.to_json();
+        if let Some(addr) = spec.get("address").and_then(Value::as_str) {
+            fields.insert("cidr".into(), addr.into());
+            fields.insert(
+                "address".into(),
+                addr.split('/').next().unwrap_or(addr).into(),
+            );
+        }
+        for key in ["destination", "gateway", "via", "metric", "key", "value"] {
+            if let Some(v) = spec.get(key) {
+                fields.insert(key.into(), v.clone());
+            }
+        }
+        (applied, fields)
+    }
+
+    fn announce(&self, runtime: &Runtime, change: &Change, cause: Cause) {
+        let (owner, verb, reason) = match change.owner() {
+            Some(owner) => {
+                let (verb, reason) = match change.action() {
+                    routerd_kernel::Action::Remove => ("removed", "Removed"),
+                    _ if cause.drift && !cause.config => ("repaired", "DriftRepaired"),
+                    routerd_kernel::Action::Add => ("created", "Created"),
+                    routerd_kernel::Action::Change => ("updated", "Updated"),
+                };
+                (owner.to_string(), verb, reason)
+            }
+            None => ("routerd".to_string(), "removed", "OrphanRemoved"),
+        };
+        let topic = if change.owner().is_some() {
+            topic_for(&owner, verb)
+        } else {
+            "routerd.kernel.orphan.removed".to_string()
+        };
+        let mut event = NewEvent::new(topic, reason).message(change.to_string());
+        if change.owner().is_some() {
+            event = event.resource(owner);
+        }
+        runtime.bus.publish(event);
+    }
+}
+
+fn transition_text(from: &str, to: &str) -> String {
+    if from.is_empty() {
+        to.to_string()
+    } else {
+        format!("{from} → {to}")
+    }
+}
+
+/// `routerd.<kind>.<name>.<verb>` for a `Kind/name` id.
+pub fn topic_for(id: &str, verb: &str) -> String {
+    match id.split_once('/') {
+        Some((kind, name)) => format!("routerd.{}.{name}.{verb}", kind.to_lowercase()),
+        None => format!("routerd.{verb}"),
+    }
+}

@@ -1,0 +1,183 @@
+//! Conditional resources: `when`, `dependsOn` and values read with `*From`.
+//!
+//! A gated resource is wanted only while its conditions hold; when they stop
+//! holding, its kernel state is removed like that of a deleted resource. A
+//! value read from another resource comes from that resource's observed
+//! status first, then its spec.
+
+use routerd_config::types::ResourceRef;
+use routerd_config::{Config, DependsOn, StateCondition, ValueFrom, When, parse_state_key};
+use serde_json::Value;
+
+use crate::status::Statuses;
+
+/// Reads fields of other resources.
+pub trait Lookup {
+    /// The value of `field` of `target`, if known.
+    fn field(&self, target: &ResourceRef, field: &str) -> Option<Value>;
+    /// Whether `target` has reported any status yet.
+    fn has_status(&self, target: &ResourceRef) -> bool;
+}
+
+/// Status first, then the spec of the resource in `config`.
+pub struct ConfigLookup<'a> {
+    /// Observed statuses.
+    pub statuses: &'a Statuses,
+    /// The current config.
+    pub config: &'a Config,
+}
+
+impl Lookup for ConfigLookup<'_> {
+    fn field(&self, target: &ResourceRef, field: &str) -> Option<Value> {
+        if let Some(v) = self.statuses.field(target, field) {
+            return Some(v);
+        }
+        let resource = self.config.find(&target.kind, &target.name)?;
+        let mut value = resource.spec.to_json();
+        for part in field.split('.') {
+            value = value.get(part)?.clone();
+        }
+        Some(value)
+    }
+
+    fn has_status(&self, target: &ResourceRef) -> bool {
+        self.statuses
+            .get(&target.to_string())
+            .is_some_and(|s| !s.phase.is_empty())
+    }
+}
+
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn is_set(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(_) => true,
+    }
+}
+
+/// Why a gate is closed, or `None` when it is open.
+pub fn when_blocks(when: Option<&When>, lookup: &dyn Lookup) -> Option<String> {
+    let when = when?;
+    for (key, cond) in &when.state {
+        let Some((target, field)) = parse_state_key(key) else {
+            return Some(format!("condition key `{key}` is malformed"));
+        };
+        if !condition_holds(cond, &target, &field, lookup) {
+            return Some(format!(
+                "waiting for when.state `{key}` ({})",
+                describe(cond)
+            ));
+        }
+    }
+    None
+}
+
+fn condition_holds(
+    cond: &StateCondition,
+    target: &ResourceRef,
+    field: &str,
+    lookup: &dyn Lookup,
+) -> bool {
+    let value = lookup.field(target, field);
+    let text = value.as_ref().and_then(as_text);
+    if let Some(status) = cond.status {
+        use routerd_config::kinds::common::FieldStatus;
+        let ok = match status {
+            FieldStatus::Set => is_set(value.as_ref()),
+            FieldStatus::Unset => lookup.has_status(target) && !is_set(value.as_ref()),
+            FieldStatus::Unknown => !lookup.has_status(target),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(exists) = cond.exists
+        && exists != is_set(value.as_ref())
+    {
+        return false;
+    }
+    if let Some(want) = &cond.equals
+        && text.as_deref() != Some(want.as_str())
+    {
+        return false;
+    }
+    if let Some(want) = &cond.contains
+        && !text.as_deref().is_some_and(|t| t.contains(want.as_str()))
+    {
+        return false;
+    }
+    if let Some(options) = &cond.one_of
+        && !text.as_ref().is_some_and(|t| options.contains(t))
+    {
+        return false;
+    }
+    true
+}
+
+fn describe(cond: &StateCondition) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &cond.equals {
+        parts.push(format!("equals {v}"));
+    }
+    if let Some(v) = &cond.contains {
+        parts.push(format!("contains {v}"));
+    }
+    if let Some(v) = &cond.one_of {
+        parts.push(format!("in {}", v.join("|")));
+    }
+    if let Some(v) = cond.exists {
+        parts.push(format!("exists {v}"));
+    }
+    if let Some(v) = cond.status {
+        parts.push(format!("status {v:?}").to_lowercase());
+    }
+    parts.join(", ")
+}
+
+/// Why a `dependsOn` list blocks, or `None` when every dependency holds.
+pub fn depends_blocks(deps: &[DependsOn], lookup: &dyn Lookup) -> Option<String> {
+    for dep in deps {
+        let field = dep.field.as_deref().unwrap_or("phase");
+        let want = dep.equals.as_ref().or(dep.phase.as_ref());
+        let value = lookup.field(&dep.resource, field);
+        let ok = match (want, dep.not_empty) {
+            (Some(want), _) => value.as_ref().and_then(as_text).as_deref() == Some(want.as_str()),
+            (None, Some(true)) => is_set(value.as_ref()),
+            (None, _) => value.is_some(),
+        };
+        // An optional dependency that has not reported yet does not block.
+        let waived = dep.optional == Some(true) && !lookup.has_status(&dep.resource);
+        if !ok && !waived {
+            let want = want.map(|w| format!(" == {w}")).unwrap_or_default();
+            return Some(format!("waiting for {}.{field}{want}", dep.resource));
+        }
+    }
+    None
+}
+
+/// Resolves a `*From` value: `Ok(Some)` found, `Ok(None)` optional and
+/// missing, `Err` blocking with the reason.
+pub fn value_from(from: &ValueFrom, lookup: &dyn Lookup) -> Result<Option<String>, String> {
+    let field = from.field.as_deref().unwrap_or("phase");
+    match lookup
+        .field(&from.resource, field)
+        .as_ref()
+        .and_then(as_text)
+    {
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ if from.optional == Some(true) => Ok(None),
+        _ => Err(format!("waiting for {}.{field}", from.resource)),
+    }
+}

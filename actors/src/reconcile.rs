@@ -1,0 +1,388 @@
+//! From a config to kernel intents, and from a plan back to the resources it
+//! concerns. Pure: used by the controllers of `routerd serve` and by the
+//! one-shot `routerd plan` / `routerd apply --once`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use routerd_config::Config;
+use routerd_config::kinds::{
+    HealthCheck, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress,
+    IPv6StaticRoute, Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
+};
+use routerd_kernel::{
+    AddressIntent, Change, Desired, LinkIntent, MAIN_TABLE, Observed, Pending, Plan, RouteIntent,
+    RouteKind, SysctlIntent,
+};
+
+use crate::gate::{Lookup, depends_blocks, value_from, when_blocks};
+
+/// The kernel-facing resource families, one controller each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// Interface admin state and MTU.
+    Links,
+    /// Static addresses.
+    Addresses,
+    /// Static routes.
+    Routes,
+    /// Sysctls.
+    Sysctls,
+}
+
+impl Family {
+    /// All families in apply order.
+    pub const ALL: [Family; 4] = [
+        Family::Links,
+        Family::Addresses,
+        Family::Routes,
+        Family::Sysctls,
+    ];
+
+    /// The controller name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Links => "links",
+            Family::Addresses => "addresses",
+            Family::Routes => "routes",
+            Family::Sysctls => "sysctls",
+        }
+    }
+
+    /// The kinds the family reconciles.
+    pub fn kinds(self) -> &'static [&'static str] {
+        match self {
+            Family::Links => &["Interface"],
+            Family::Addresses => &["IPv4StaticAddress", "IPv6StaticAddress"],
+            Family::Routes => &[
+                "IPv4Route",
+                "IPv6Route",
+                "IPv4StaticRoute",
+                "IPv6StaticRoute",
+            ],
+            Family::Sysctls => &["Sysctl"],
+        }
+    }
+
+    /// The family a change belongs to.
+    pub fn of(change: &Change) -> Family {
+        match change {
+            Change::SetLink { .. } => Family::Links,
+            Change::AddAddress { .. } | Change::RemoveAddress { .. } => Family::Addresses,
+            Change::AddRoute { .. } | Change::ReplaceRoute { .. } | Change::RemoveRoute { .. } => {
+                Family::Routes
+            }
+            Change::SetSysctl { .. } => Family::Sysctls,
+        }
+    }
+}
+
+/// The link a change touches, if any.
+pub fn change_ifname(change: &Change) -> Option<&str> {
+    match change {
+        Change::SetLink { ifname, .. }
+        | Change::AddAddress { ifname, .. }
+        | Change::RemoveAddress { ifname, .. } => Some(ifname),
+        Change::AddRoute { route, .. } => route.ifname.as_deref(),
+        Change::ReplaceRoute { to, .. } => to.ifname.as_deref(),
+        Change::RemoveRoute { route, .. } => route.ifname.as_deref(),
+        Change::SetSysctl { .. } => None,
+    }
+}
+
+/// What the config wants from the kernel right now.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    /// Intents for every resource whose gates are open.
+    pub desired: Desired,
+    /// Resources held back, with why (`when`, `dependsOn`, `*From`).
+    pub blocked: Vec<(String, String)>,
+}
+
+/// Kernel interface name of the Interface resource `name`.
+pub fn ifname_of(config: &Config, name: &str) -> Option<String> {
+    config.spec_of::<Interface>(name).map(|s| s.ifname.clone())
+}
+
+/// Computes the intents of `config`, consulting `lookup` for gates and `*From`.
+pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
+    let mut out = DesiredState::default();
+    for (r, spec) in config.of_kind::<Interface>() {
+        if let Some(reason) = when_blocks(spec.when.as_ref(), lookup) {
+            out.blocked.push((r.id(), reason));
+            continue;
+        }
+        if spec.is_managed() {
+            out.desired.links.push(LinkIntent {
+                owner: r.id(),
+                ifname: spec.ifname.clone(),
+                admin_up: spec.desired_admin_up(),
+                mtu: spec.mtu,
+            });
+        }
+    }
+    let v4 = config
+        .of_kind::<IPv4StaticAddress>()
+        .map(|(r, s)| (r, s as &dyn StaticAddress));
+    let v6 = config
+        .of_kind::<IPv6StaticAddress>()
+        .map(|(r, s)| (r, s as &dyn StaticAddress));
+    for (r, spec) in v4.chain(v6) {
+        if let Some(reason) = when_blocks(spec.when(), lookup) {
+            out.blocked.push((r.id(), reason));
+            continue;
+        }
+        match ifname_of(config, spec.interface()) {
+            Some(ifname) => out.desired.addresses.push(AddressIntent::new(
+                &r.id(),
+                &ifname,
+                spec.net(),
+                spec.is_exclusive(),
+            )),
+            None => out.blocked.push((
+                r.id(),
+                format!(
+                    "interface `{}` is not an Interface this build manages",
+                    spec.interface()
+                ),
+            )),
+        }
+    }
+    let r4 = config
+        .of_kind::<IPv4Route>()
+        .map(|(r, s)| (r, s as &dyn RouteSpec));
+    let r6 = config
+        .of_kind::<IPv6Route>()
+        .map(|(r, s)| (r, s as &dyn RouteSpec));
+    for (r, spec) in r4.chain(r6) {
+        match route_intent(&r.id(), spec, lookup) {
+            Ok(intent) => out.desired.routes.push(intent),
+            Err(reason) => out.blocked.push((r.id(), reason)),
+        }
+    }
+    let s4 = config
+        .of_kind::<IPv4StaticRoute>()
+        .map(|(r, s)| (r, s.destination(), s.via(), &s.interface, s.metric));
+    let s6 = config
+        .of_kind::<IPv6StaticRoute>()
+        .map(|(r, s)| (r, s.destination(), s.via(), &s.interface, s.metric));
+    for (r, destination, via, interface, metric) in s4.chain(s6) {
+        match ifname_of(config, interface) {
+            Some(ifname) => {
+                let mut intent = RouteIntent::unicast(&r.id(), destination, via, Some(&ifname));
+                intent.metric = metric;
+                out.desired.routes.push(intent);
+            }
+            None => out.blocked.push((
+                r.id(),
+                format!("interface `{interface}` is not an Interface this build manages"),
+            )),
+        }
+    }
+    for (r, spec) in config.of_kind::<Sysctl>() {
+        if let Some(reason) = when_blocks(spec.when.as_ref(), lookup) {
+            out.blocked.push((r.id(), reason));
+            continue;
+        }
+        if spec.runtime == Some(false) {
+            continue;
+        }
+        out.desired.sysctls.push(SysctlIntent {
+            owner: r.id(),
+            key: spec.key.clone(),
+            value: spec
+                .expected_value
+                .clone()
+                .unwrap_or_else(|| spec.value.clone()),
+            compare: match spec.compare.unwrap_or_default() {
+                SysctlCompare::Exact => routerd_kernel::SysctlCompare::Exact,
+                SysctlCompare::AtLeast => routerd_kernel::SysctlCompare::AtLeast,
+            },
+            optional: spec.optional.unwrap_or(false),
+        });
+    }
+    // HealthChecks have no kernel intents: their daemons are desired state
+    // of the healthcheck controller.
+    let _ = config.of_kind::<HealthCheck>();
+    out
+}
+
+fn route_intent(
+    owner: &str,
+    spec: &dyn RouteSpec,
+    lookup: &dyn Lookup,
+) -> Result<RouteIntent, String> {
+    if let Some(reason) = when_blocks(spec.when(), lookup) {
+        return Err(reason);
+    }
+    if let Some(reason) = depends_blocks(spec.depends_on(), lookup) {
+        return Err(reason);
+    }
+    let gateway = match spec.gateway_from() {
+        Some(from) => match value_from(from, lookup)? {
+            Some(text) => {
+                let ip = text.split('/').next().unwrap_or_default();
+                Some(ip.parse::<IpAddr>().map_err(|_| {
+                    format!(
+                        "gatewayFrom {} gave `{text}`, which is not an address",
+                        from.resource
+                    )
+                })?)
+            }
+            None => None,
+        },
+        None => spec.gateway(),
+    };
+    let device = match spec.device_from() {
+        Some(from) => value_from(from, lookup)?,
+        None => spec.device().map(str::to_string),
+    };
+    let mut intent = match spec.route_type() {
+        RouteType::Unicast => {
+            RouteIntent::unicast(owner, spec.destination(), gateway, device.as_deref())
+        }
+        RouteType::Blackhole => RouteIntent::blackhole(owner, spec.destination()),
+    };
+    if gateway.is_none() && device.is_none() && intent.kind == RouteKind::Unicast {
+        return Err("no gateway or device could be resolved".into());
+    }
+    intent.metric = spec.metric();
+    intent.pref_src = spec.preferred_source();
+    intent.table = MAIN_TABLE;
+    Ok(intent)
+}
+
+/// Which part of its family a reconcile covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every resource of the family, and orphans anywhere.
+    All,
+    /// These resources, and orphans on these links.
+    Some {
+        /// `Kind/name` of resources.
+        resources: BTreeSet<String>,
+        /// Kernel interface names.
+        ifnames: BTreeSet<String>,
+    },
+}
+
+impl Scope {
+    /// The empty scope.
+    pub fn none() -> Scope {
+        Scope::Some {
+            resources: BTreeSet::new(),
+            ifnames: BTreeSet::new(),
+        }
+    }
+
+    /// True when the scope covers nothing.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Scope::Some { resources, ifnames } if resources.is_empty() && ifnames.is_empty())
+    }
+
+    /// Widens `self` to also cover `other`.
+    pub fn merge(&mut self, other: Scope) {
+        match (&mut *self, other) {
+            (Scope::All, _) => {}
+            (_, Scope::All) => *self = Scope::All,
+            (
+                Scope::Some { resources, ifnames },
+                Scope::Some {
+                    resources: r,
+                    ifnames: i,
+                },
+            ) => {
+                resources.extend(r);
+                ifnames.extend(i);
+            }
+        }
+    }
+
+    /// Whether the scope covers a resource.
+    pub fn covers_resource(&self, id: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Some { resources, .. } => resources.contains(id),
+        }
+    }
+
+    /// Whether the scope covers a change.
+    pub fn covers(&self, change: &Change) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Some { resources, ifnames } => {
+                change.owner().is_some_and(|o| resources.contains(o))
+                    || change_ifname(change).is_some_and(|i| ifnames.contains(i))
+            }
+        }
+    }
+}
+
+/// The part of `plan` that belongs to `family` and `scope`, minus changes
+/// to protected interfaces (returned separately).
+pub fn select(
+    plan: &Plan,
+    family: Family,
+    scope: &Scope,
+    protected: &[String],
+) -> (Plan, Vec<Change>) {
+    let mut selected = Plan::default();
+    let mut skipped = Vec::new();
+    for change in &plan.changes {
+        if Family::of(change) != family || !scope.covers(change) {
+            continue;
+        }
+        if change_ifname(change).is_some_and(|i| protected.iter().any(|p| p == i)) {
+            skipped.push(change.clone());
+        } else {
+            selected.changes.push(change.clone());
+        }
+    }
+    selected.pending = plan
+        .pending
+        .iter()
+        .filter(|p| {
+            family
+                .kinds()
+                .iter()
+                .any(|k| p.owner.starts_with(&format!("{k}/")))
+        })
+        .filter(|p| scope.covers_resource(&p.owner))
+        .cloned()
+        .collect::<Vec<Pending>>();
+    (selected, skipped)
+}
+
+/// Observed facts about an Interface, for its status.
+pub fn interface_fields(
+    observed: &Observed,
+    ifname: &str,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("ifname".into(), ifname.into());
+    if let Some(link) = observed.link(ifname) {
+        fields.insert("ifindex".into(), link.index.into());
+        fields.insert("adminUp".into(), link.admin_up.into());
+        fields.insert("operUp".into(), link.oper_up.into());
+        fields.insert("mtu".into(), link.mtu.into());
+        if let Some(mac) = &link.mac {
+            fields.insert("mac".into(), mac.clone().into());
+        }
+        let addresses: Vec<serde_json::Value> = observed
+            .addresses
+            .iter()
+            .filter(|a| a.ifname == ifname)
+            .map(|a| {
+                serde_json::json!({
+                    "address": a.addr.to_string(),
+                    "prefixLength": a.prefix_len,
+                    "scope": a.scope,
+                    "family": if a.addr.is_ipv4() { "inet" } else { "inet6" },
+                    "managed": a.protocol == routerd_kernel::ROUTERD_PROTO,
+                })
+            })
+            .collect();
+        fields.insert("addresses".into(), addresses.into());
+    }
+    fields
+}

@@ -1,0 +1,265 @@
+//! The tree of `routerd serve`:
+//!
+//! ```text
+//! RootSupervisor
+//! ├─ EventBus
+//! ├─ ConfigStore
+//! ├─ Controllers (supervisor)
+//! │  ├─ KernelWatcher
+//! │  └─ links, addresses, routes, sysctls, healthchecks
+//! ├─ DaemonSupervisors (supervisor; one DaemonSupervisor per managed daemon)
+//! └─ ApiServer
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt;
+use ractor::Actor;
+use routerd_contract::{EventLog, NewEvent, Rotation};
+use routerd_kernel::Kernel;
+use tokio::sync::watch;
+
+use crate::api::ApiServer;
+use crate::bus::{Bus, EventBus};
+use crate::controller::{Controller, ControllerActor, ControllerArgs};
+use crate::controllers::{HealthCheckController, KernelController};
+use crate::kernel_watch::KernelWatcher;
+use crate::reconcile::Family;
+use crate::runtime::{Generation, Runtime, ServeOptions, Shutdown};
+use crate::slot::Slot;
+use crate::store::{ConfigStore, StoreArgs};
+use crate::supervisor::{ChildSpec, Notice, Observer, Policy, Supervisor, SupervisorArgs};
+
+/// Turns supervisor notices into events.
+fn observer(bus: Bus) -> Observer {
+    Arc::new(move |notice| {
+        let event = match notice {
+            Notice::Restarting {
+                supervisor,
+                child,
+                error,
+                after,
+                restarts,
+            } => NewEvent::new(format!("routerd.actor.{child}.failed"), "ActorFailed")
+                .message(format!("{child} failed: {error}; restarting in {after:?}"))
+                .attr("supervisor", supervisor)
+                .attr("restarts", restarts),
+            Notice::Restarted {
+                supervisor,
+                child,
+                restarts,
+            } => NewEvent::new(format!("routerd.actor.{child}.restarted"), "ActorRestarted")
+                .message(format!("{child} is running again (restart {restarts})"))
+                .attr("supervisor", supervisor)
+                .attr("restarts", restarts),
+            Notice::GaveUp {
+                supervisor,
+                child,
+                error,
+            } => NewEvent::new(
+                format!("routerd.actor.{child}.gaveup"),
+                "RestartIntensityExceeded",
+            )
+            .message(error)
+            .attr("supervisor", supervisor),
+        };
+        bus.publish(event);
+    })
+}
+
+fn controller_child<C: Controller>(rt: Arc<Runtime>, controller: C) -> ChildSpec {
+    let name = controller.name().to_string();
+    let controller = Arc::new(controller);
+    let slot = Slot::new();
+    if let Ok(mut slots) = rt.controller_slots.lock() {
+        slots.push((name.clone(), slot.clone()));
+    }
+    ChildSpec::permanent(name, move |sup| {
+        let args = ControllerArgs {
+            runtime: rt.clone(),
+            slot: slot.clone(),
+        };
+        let actor = ControllerActor::new(controller.clone());
+        async move {
+            let (r, _) = Actor::spawn_linked(None, actor, args, sup).await?;
+            Ok(r.get_cell())
+        }
+        .boxed()
+    })
+}
+
+fn supervisor_child(
+    name: &'static str,
+    slot: Slot<crate::supervisor::SupervisorMsg>,
+    children: Vec<ChildSpec>,
+    policy: Policy,
+    observer: Observer,
+) -> ChildSpec {
+    ChildSpec::permanent(name, move |sup| {
+        let args = SupervisorArgs {
+            name: name.to_string(),
+            children: children.clone(),
+            policy,
+            observer: Some(observer.clone()),
+        };
+        let slot = slot.clone();
+        async move {
+            let (r, _) = Actor::spawn_linked(None, Supervisor, args, sup).await?;
+            slot.set(r.clone());
+            Ok(r.get_cell())
+        }
+        .boxed()
+    })
+}
+
+/// Runs the control plane until a stop is requested or the tree gives up.
+pub async fn serve(options: ServeOptions, initial: Generation) -> Result<(), String> {
+    std::fs::create_dir_all(&options.state_dir)
+        .map_err(|e| format!("{}: {e}", options.state_dir.display()))?;
+    let events = EventLog::open(
+        options.state_dir.join("events.jsonl"),
+        "routerd",
+        Rotation::default(),
+    )
+    .map_err(|e| format!("cannot open the event log: {e}"))?;
+    let bus = Bus::new(events);
+    let kernel = Kernel::connect().map_err(|e| format!("cannot open netlink: {e}"))?;
+    let (config, _) = watch::channel(Arc::new(initial));
+    let (shutdown, mut shutdown_rx) = watch::channel(Shutdown::Running);
+    let rt = Arc::new(Runtime {
+        options,
+        bus: bus.clone(),
+        config,
+        statuses: Default::default(),
+        kernel,
+        store: Slot::new(),
+        controllers: Slot::new(),
+        daemons: Slot::new(),
+        root: Slot::new(),
+        controller_slots: Mutex::new(Vec::new()),
+        daemon_slots: Mutex::new(Default::default()),
+        shutdown,
+        started: SystemTime::now(),
+    });
+    let observer = observer(bus.clone());
+
+    let watcher = {
+        let rt = rt.clone();
+        ChildSpec::permanent("kernel-watcher", move |sup| {
+            let rt = rt.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, KernelWatcher, rt, sup).await?;
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let mut controllers = vec![watcher];
+    for family in Family::ALL {
+        controllers.push(controller_child(rt.clone(), KernelController::new(family)));
+    }
+    controllers.push(controller_child(rt.clone(), HealthCheckController));
+
+    let bus_child = {
+        let bus = bus.clone();
+        ChildSpec::permanent("event-bus", move |sup| {
+            let bus = bus.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, EventBus, bus, sup).await?;
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let store_child = {
+        let rt = rt.clone();
+        ChildSpec::permanent("config-store", move |sup| {
+            let args = StoreArgs {
+                runtime: rt.clone(),
+            };
+            async move {
+                let (r, _) = Actor::spawn_linked(None, ConfigStore, args, sup).await?;
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let api_child = {
+        let rt = rt.clone();
+        ChildSpec::permanent("api-server", move |sup| {
+            let rt = rt.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, ApiServer, rt, sup).await?;
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let root_children = vec![
+        bus_child,
+        store_child,
+        supervisor_child(
+            "controllers",
+            rt.controllers.clone(),
+            controllers,
+            Policy::default(),
+            observer.clone(),
+        ),
+        supervisor_child(
+            "daemon-supervisors",
+            rt.daemons.clone(),
+            Vec::new(),
+            Policy::default(),
+            observer.clone(),
+        ),
+        api_child,
+    ];
+    let (root, root_handle) = Actor::spawn(
+        None,
+        Supervisor,
+        SupervisorArgs {
+            name: "RootSupervisor".into(),
+            children: root_children,
+            policy: Policy {
+                max_restarts: 3,
+                within: Duration::from_secs(60),
+                ..Policy::default()
+            },
+            observer: Some(observer),
+        },
+    )
+    .await
+    .map_err(|e| format!("the control plane failed to start: {e}"))?;
+    rt.root.set(root.clone());
+    let generation = rt.generation();
+    bus.publish(
+        NewEvent::new("routerd.started", "Started")
+            .message(format!(
+                "routerd {} serving generation {} on {}",
+                env!("CARGO_PKG_VERSION"),
+                generation.number,
+                rt.options.socket.display()
+            ))
+            .attr("generation", generation.number)
+            .attr("pid", std::process::id()),
+    );
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut root_handle = root_handle;
+    let outcome = tokio::select! {
+        _ = shutdown_rx.wait_for(|s| *s == Shutdown::Requested) => Ok("stop requested"),
+        _ = sigterm.recv() => Ok("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => Ok("SIGINT"),
+        _ = &mut root_handle => Err("the supervision tree gave up (restart intensity exceeded); see events.jsonl".to_string()),
+    };
+    if let Ok(why) = &outcome {
+        bus.publish(
+            NewEvent::new("routerd.stopping", "Stopping").message(format!("stopping: {why}")),
+        );
+        root.stop(Some((*why).to_string()));
+        let _ = tokio::time::timeout(Duration::from_secs(15), root_handle).await;
+    }
+    outcome.map(|_| ())
+}

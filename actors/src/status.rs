@@ -1,0 +1,125 @@
+//! Observed status of every resource: what `routerctl get/describe` shows
+//! and what `when`, `dependsOn` and `*From` read.
+//!
+//! Controllers and daemon supervisors write it; the API reads it. It is a
+//! read-mostly map behind a lock held only for a copy, never across an await.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use routerd_config::types::ResourceRef;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// A phase change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transition {
+    /// When it happened (RFC 3339).
+    pub time: String,
+    /// The phase before (empty for the first).
+    pub from: String,
+    /// The phase after.
+    pub to: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The status of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    /// Phase, e.g. `Applied`, `Pending`, `Failed`, `Up`, `Healthy`.
+    pub phase: String,
+    /// Human explanation of the phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Kind-specific observed fields (e.g. `ifname`, `operUp`, `addresses`).
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+    /// The last phase change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_transition: Option<Transition>,
+    /// When the status was last written (RFC 3339).
+    pub updated: String,
+}
+
+/// Every resource's status, shared by the actors of one routerd.
+#[derive(Clone, Default)]
+pub struct Statuses {
+    inner: Arc<RwLock<BTreeMap<String, ResourceStatus>>>,
+}
+
+/// Now, as RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Statuses {
+    /// Sets a resource's phase and message; returns the transition if the phase changed.
+    pub fn set_phase(
+        &self,
+        id: &str,
+        phase: &str,
+        reason: &str,
+        message: Option<String>,
+    ) -> Option<Transition> {
+        let Ok(mut map) = self.inner.write() else {
+            return None;
+        };
+        let now = now_rfc3339();
+        let status = map.entry(id.to_string()).or_default();
+        status.message = message;
+        status.updated = now.clone();
+        if status.phase == phase {
+            return None;
+        }
+        let transition = Transition {
+            time: now,
+            from: std::mem::replace(&mut status.phase, phase.to_string()),
+            to: phase.to_string(),
+            reason: reason.to_string(),
+        };
+        status.last_transition = Some(transition.clone());
+        Some(transition)
+    }
+
+    /// Replaces a resource's observed fields (phase untouched).
+    pub fn set_fields(&self, id: &str, fields: Map<String, Value>) {
+        if let Ok(mut map) = self.inner.write() {
+            let status = map.entry(id.to_string()).or_default();
+            status.fields = fields;
+            status.updated = now_rfc3339();
+        }
+    }
+
+    /// A copy of one resource's status.
+    pub fn get(&self, id: &str) -> Option<ResourceStatus> {
+        self.inner.read().ok()?.get(id).cloned()
+    }
+
+    /// A copy of every status.
+    pub fn all(&self) -> BTreeMap<String, ResourceStatus> {
+        self.inner.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Forgets resources that no longer exist.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut map) = self.inner.write() {
+            map.retain(|id, _| keep(id));
+        }
+    }
+
+    /// Reads `field` (dotted for nested values; `phase` for the phase) of a resource.
+    pub fn field(&self, target: &ResourceRef, field: &str) -> Option<Value> {
+        let status = self.get(&target.to_string())?;
+        if field == "phase" {
+            return (!status.phase.is_empty()).then_some(Value::String(status.phase));
+        }
+        let mut value = status.fields.get(field.split('.').next()?)?.clone();
+        for part in field.split('.').skip(1) {
+            value = value.get(part)?.clone();
+        }
+        Some(value)
+    }
+}

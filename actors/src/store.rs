@@ -1,0 +1,318 @@
+//! The config store: numbered generations, persisted so a crash loses no
+//! committed config.
+//!
+//! A generation is written (YAML as given, temp file, fsync, rename, fsync
+//! dir) before it becomes current, and `current` is replaced the same way,
+//! so after a crash at any instant routerd restarts from the last generation
+//! it acknowledged. Invalid configs never reach disk or the controllers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use routerd_config::{Config, Diagnostics, load_str};
+use routerd_contract::NewEvent;
+use routerd_contract::atomic::write_atomic;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::runtime::{Generation, Runtime};
+use crate::status::now_rfc3339;
+use crate::trace::{Traced, message_span, start_span};
+
+/// Generations kept on disk.
+const KEEP_GENERATIONS: u64 = 20;
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyOutcome {
+    /// The generation now current.
+    pub generation: u64,
+    /// False when the config equals the current one (nothing applied).
+    pub changed: bool,
+    /// Resources added (`Kind/name`).
+    pub added: Vec<String>,
+    /// Resources removed.
+    pub removed: Vec<String>,
+    /// Resources whose spec changed.
+    pub modified: Vec<String>,
+    /// Warnings found while loading.
+    pub warnings: Vec<String>,
+}
+
+/// Why an apply was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    /// The config has errors; nothing changed.
+    #[error("the config is invalid:\n{0}")]
+    Invalid(Diagnostics),
+    /// It could not be stored; nothing changed.
+    #[error("cannot store the config: {0}")]
+    Storage(String),
+}
+
+/// Messages of the config store.
+pub enum StoreMsg {
+    /// Validate, persist and make current a new config.
+    Apply {
+        /// YAML text.
+        source: String,
+        /// Label for diagnostics (file name).
+        label: String,
+        /// Where the outcome goes.
+        reply: RpcReplyPort<Result<ApplyOutcome, ApplyError>>,
+    },
+    /// Re-read the file routerd was started with.
+    Reload(RpcReplyPort<Result<ApplyOutcome, ApplyError>>),
+}
+
+impl Traced for StoreMsg {
+    fn name(&self) -> &'static str {
+        match self {
+            StoreMsg::Apply { .. } => "Apply",
+            StoreMsg::Reload(_) => "Reload",
+        }
+    }
+}
+
+/// The config store actor.
+pub struct ConfigStore;
+
+/// Start-up arguments of the store.
+pub struct StoreArgs {
+    /// Shared context.
+    pub runtime: Arc<Runtime>,
+}
+
+fn dir(runtime: &Runtime) -> PathBuf {
+    runtime.options.state_dir.join("config")
+}
+
+fn gen_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("gen-{n:08}.yaml"))
+}
+
+/// Loads the newest generation that is still valid from `state_dir/config`.
+pub fn load_latest(state_dir: &Path) -> Option<Generation> {
+    let dir = state_dir.join("config");
+    let current: u64 = std::fs::read_to_string(dir.join("current"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // Walk back from `current` in case the newest file was damaged by
+    // something other than routerd (a crash cannot: it is fsynced first).
+    for n in (1..=current).rev().take(KEEP_GENERATIONS as usize) {
+        let path = gen_path(&dir, n);
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        match load_str(&path.display().to_string(), &source) {
+            Ok(loaded) => {
+                let applied_at = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string())
+                    .unwrap_or_default();
+                return Some(Generation {
+                    number: n,
+                    config: loaded.config,
+                    source,
+                    applied_at,
+                });
+            }
+            Err(d) => tracing::error!(generation = n, "stored generation no longer loads:\n{d}"),
+        }
+    }
+    None
+}
+
+/// Persists `source` as generation `n` and makes it current.
+fn persist(dir: &Path, n: u64, source: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_atomic(gen_path(dir, n), source.as_bytes())?;
+    write_atomic(dir.join("current"), format!("{n}\n").as_bytes())?;
+    if n > KEEP_GENERATIONS {
+        let _ = std::fs::remove_file(gen_path(dir, n - KEEP_GENERATIONS));
+    }
+    Ok(())
+}
+
+/// Resources added, removed and modified from `old` to `new`.
+pub fn diff(old: &Config, new: &Config) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut added = Vec::new();
+    let mut modified = Vec::new();
+    for r in &new.resources {
+        match old.find(r.kind, &r.name) {
+            None => added.push(r.id()),
+            Some(o) if o != r => modified.push(r.id()),
+            Some(_) => {}
+        }
+    }
+    let removed = old
+        .resources
+        .iter()
+        .filter(|r| new.find(r.kind, &r.name).is_none())
+        .map(|r| r.id())
+        .collect();
+    (added, removed, modified)
+}
+
+fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOutcome, ApplyError> {
+    let loaded = load_str(label, &source).map_err(ApplyError::Invalid)?;
+    let warnings = loaded.warnings.0.iter().map(|d| d.to_string()).collect();
+    let current = runtime.generation();
+    if current.number > 0 && current.config == loaded.config {
+        return Ok(ApplyOutcome {
+            generation: current.number,
+            changed: false,
+            added: vec![],
+            removed: vec![],
+            modified: vec![],
+            warnings,
+        });
+    }
+    let number = current.number + 1;
+    persist(&dir(runtime), number, &source).map_err(|e| ApplyError::Storage(e.to_string()))?;
+    let (added, removed, modified) = diff(&current.config, &loaded.config);
+    runtime.config.send_replace(Arc::new(Generation {
+        number,
+        config: loaded.config,
+        source,
+        applied_at: now_rfc3339(),
+    }));
+    runtime.bus.publish(
+        NewEvent::new("routerd.config.applied", "ConfigApplied")
+            .message(format!(
+                "generation {number}: {} added, {} removed, {} modified",
+                added.len(),
+                removed.len(),
+                modified.len()
+            ))
+            .attr("generation", number)
+            .attr("added", added.clone())
+            .attr("removed", removed.clone())
+            .attr("modified", modified.clone()),
+    );
+    Ok(ApplyOutcome {
+        generation: number,
+        changed: true,
+        added,
+        removed,
+        modified,
+        warnings,
+    })
+}
+
+impl Actor for ConfigStore {
+    type Msg = StoreMsg;
+    type State = Arc<Runtime>;
+    type Arguments = StoreArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<StoreMsg>,
+        args: StoreArgs,
+    ) -> Result<Arc<Runtime>, ActorProcessingErr> {
+        let _span = start_span("ConfigStore").entered();
+        args.runtime.store.set(myself);
+        Ok(args.runtime)
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<StoreMsg>,
+        runtime: &mut Arc<Runtime>,
+    ) -> Result<(), ActorProcessingErr> {
+        runtime.store.clear(&myself);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<StoreMsg>,
+        msg: StoreMsg,
+        runtime: &mut Arc<Runtime>,
+    ) -> Result<(), ActorProcessingErr> {
+        let span = message_span("ConfigStore", &msg);
+        async move {
+            match msg {
+                StoreMsg::Apply {
+                    source,
+                    label,
+                    reply,
+                } => {
+                    let _ = reply.send(apply(runtime, source, &label));
+                }
+                StoreMsg::Reload(reply) => {
+                    let result = match &runtime.options.config_path {
+                        None => Err(ApplyError::Storage(
+                            "routerd was started without -c; there is no file to reload".into(),
+                        )),
+                        Some(path) => match std::fs::read_to_string(path) {
+                            Ok(source) => apply(runtime, source, &path.display().to_string()),
+                            Err(e) => Err(ApplyError::Storage(format!("{}: {e}", path.display()))),
+                        },
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+        Ok(())
+    }
+}
+
+/// Stores the config routerd starts with, if it differs from the latest
+/// stored generation; returns the generation to start from.
+pub fn initial_generation(
+    state_dir: &Path,
+    start_with: Option<(Config, String)>,
+) -> std::io::Result<Generation> {
+    let latest = load_latest(state_dir);
+    let Some((config, source)) = start_with else {
+        return Ok(latest.unwrap_or_else(Generation::empty));
+    };
+    if let Some(latest) = latest {
+        if latest.config == config {
+            return Ok(latest);
+        }
+        let number = latest.number + 1;
+        persist(&state_dir.join("config"), number, &source)?;
+        return Ok(Generation {
+            number,
+            config,
+            source,
+            applied_at: now_rfc3339(),
+        });
+    }
+    // A damaged `current` must not restart numbering below generations that
+    // exist on disk.
+    let number = highest_on_disk(&state_dir.join("config")) + 1;
+    persist(&state_dir.join("config"), number, &source)?;
+    Ok(Generation {
+        number,
+        config,
+        source,
+        applied_at: now_rfc3339(),
+    })
+}
+
+fn highest_on_disk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    name.strip_prefix("gen-")?
+                        .strip_suffix(".yaml")?
+                        .parse()
+                        .ok()
+                })
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
