@@ -631,14 +631,21 @@ async fn refresh_status(state: &mut DaemonState) {
             "startedAt": envelope.started_at,
         }),
     );
-    // The daemon's phase transition times are in its own status; keep them.
+    // Phase and last transition are the daemon's own account.
     fields.remove("phase");
+    let transition = fields.remove("lastTransition").and_then(|t| {
+        Some(crate::status::Transition {
+            time: t.get("time")?.as_str()?.to_string(),
+            from: t.get("from")?.as_str()?.to_string(),
+            to: t.get("to")?.as_str()?.to_string(),
+            reason: t.get("reason")?.as_str()?.to_string(),
+        })
+    });
     state.runtime.statuses.set_fields(&resource, fields);
     if state
         .runtime
         .statuses
-        .set_phase(&resource, &envelope.phase, "DaemonReported", None)
-        .is_some()
+        .set_reported_phase(&resource, &envelope.phase, transition)
     {
         state
             .runtime
@@ -684,6 +691,8 @@ fn follow_events(me: ActorRef<DaemonMsg>, state: &DaemonState) -> JoinHandle<()>
                 }
             }
         }
-        .instrument(tracing::info_span!("daemon.follow")),
+        // A root span: this task lives as long as the daemon, and a child span
+        // would keep every ancestor (the whole start-up trace) open with it.
+        .instrument(tracing::info_span!(parent: None, "daemon.follow")),
     )
 }

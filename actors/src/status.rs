@@ -84,6 +84,29 @@ impl Statuses {
         Some(transition)
     }
 
+    /// Records a phase reported by a daemon together with the daemon's own
+    /// account of the transition (its time and reason are the truth, not
+    /// when routerd noticed). Returns true if the phase changed.
+    pub fn set_reported_phase(
+        &self,
+        id: &str,
+        phase: &str,
+        transition: Option<Transition>,
+    ) -> bool {
+        let Ok(mut map) = self.inner.write() else {
+            return false;
+        };
+        let status = map.entry(id.to_string()).or_default();
+        status.updated = now_rfc3339();
+        status.message = None;
+        let changed = status.phase != phase;
+        status.phase = phase.to_string();
+        if transition.is_some() {
+            status.last_transition = transition;
+        }
+        changed
+    }
+
     /// Replaces a resource's observed fields (phase untouched).
     pub fn set_fields(&self, id: &str, fields: Map<String, Value>) {
         if let Ok(mut map) = self.inner.write() {
