@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod daemon;
 pub mod gate;
 pub mod kernel_watch;
+pub mod persist;
 pub mod reconcile;
 pub mod root;
 pub mod runtime;

@@ -190,10 +190,8 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
         out.desired.sysctls.push(SysctlIntent {
             owner: r.id(),
             key: spec.key.clone(),
-            value: spec
-                .expected_value
-                .clone()
-                .unwrap_or_else(|| spec.value.clone()),
+            value: spec.value.clone(),
+            expected: spec.expected_value.clone(),
             compare: match spec.compare.unwrap_or_default() {
                 SysctlCompare::Exact => routerd_kernel::SysctlCompare::Exact,
                 SysctlCompare::AtLeast => routerd_kernel::SysctlCompare::AtLeast,

@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub socket: PathBuf,
     /// Where managed daemon binaries are found (default: beside routerd).
     pub daemon_dir: Option<PathBuf>,
+    /// Where persistent sysctls are written (`/etc/sysctl.d`).
+    pub sysctl_dir: PathBuf,
     /// Allows `POST /v1/debug/panic/...` (tests of supervision only).
     pub fault_injection: bool,
 }

@@ -209,6 +209,18 @@ impl KernelController {
         for change in &report.applied {
             self.announce(runtime, change, cause);
         }
+        if self.family == Family::Sysctls {
+            match crate::persist::sync(config, &runtime.options.sysctl_dir) {
+                Ok(Some(path)) => runtime.bus.publish(
+                    NewEvent::new("routerd.sysctl.persisted", "Persisted").message(format!(
+                        "{} updated from the persistent Sysctl resources",
+                        path.display()
+                    )),
+                ),
+                Ok(None) => {}
+                Err(e) => return Err(format!("cannot write persistent sysctls: {e}")),
+            }
+        }
         // Failures are reported once, as the resource's transition to
         // Failed (below), not on every retry.
         // Statuses of the family's resources within the scope.

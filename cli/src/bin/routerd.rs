@@ -64,6 +64,9 @@ enum Cmd {
         /// Output format.
         #[arg(short, long, value_enum, default_value = "text")]
         output: Output,
+        /// Where `persistent: true` sysctls are written.
+        #[arg(long, default_value = "/etc/sysctl.d")]
+        sysctl_dir: PathBuf,
     },
     /// Run the control plane: apply the config and keep it applied.
     Serve {
@@ -76,6 +79,9 @@ enum Cmd {
         /// The API socket.
         #[arg(long, default_value = "/run/routerd/routerd.sock")]
         socket: PathBuf,
+        /// Where `persistent: true` sysctls are written.
+        #[arg(long, default_value = "/etc/sysctl.d")]
+        sysctl_dir: PathBuf,
         /// Where the managed daemons' binaries are (default: beside routerd).
         #[arg(long)]
         daemon_dir: Option<PathBuf>,
@@ -100,17 +106,24 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Plan { config, output } => one_shot(|| plan(&config, output)),
-        Cmd::Apply { config, output, .. } => one_shot(|| apply(&config, output)),
+        Cmd::Apply {
+            config,
+            output,
+            sysctl_dir,
+            ..
+        } => one_shot(|| apply(&config, output, &sysctl_dir)),
         Cmd::Serve {
             config,
             state_dir,
             socket,
+            sysctl_dir,
             daemon_dir,
             fault_injection,
         } => run_serve(ServeOptions {
             config_path: config,
             state_dir,
             socket,
+            sysctl_dir,
             daemon_dir,
             fault_injection,
         }),
@@ -245,7 +258,7 @@ async fn plan(path: &Path, output: Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn apply(path: &Path, output: Output) -> Result<ExitCode> {
+async fn apply(path: &Path, output: Output, sysctl_dir: &Path) -> Result<ExitCode> {
     let config = match load(path) {
         Ok(c) => c,
         Err(code) => return Ok(code),
@@ -271,9 +284,22 @@ async fn apply(path: &Path, output: Output) -> Result<ExitCode> {
             break;
         }
     }
+    let persisted = routerd_actors::persist::sync(&config, sysctl_dir).with_context(|| {
+        format!(
+            "cannot write persistent sysctls under {}",
+            sysctl_dir.display()
+        )
+    })?;
     match output {
         Output::Text => {
-            if report.applied.is_empty() && report.failed.is_empty() && skipped.is_empty() {
+            if let Some(path) = &persisted {
+                println!("~ {} (persistent sysctls)", path.display());
+            }
+            if report.applied.is_empty()
+                && persisted.is_none()
+                && report.failed.is_empty()
+                && skipped.is_empty()
+            {
                 println!("No changes: the host matches the config.");
             }
             for c in &report.applied {

@@ -116,6 +116,14 @@ impl When {
                 cond.exists.is_some(),
                 cond.status.is_some(),
             ];
+            if cond.hold_for.is_some() || cond.max_age.is_some() {
+                c.warn(
+                    &format!("{path}.state"),
+                    format!(
+                        "`for` and `maxAge` on `{key}` are not evaluated by this build yet: the condition counts as soon as it holds"
+                    ),
+                );
+            }
             if !tests.iter().any(|t| *t) {
                 c.error(
                     &format!("{path}.state"),

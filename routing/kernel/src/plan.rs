@@ -468,7 +468,10 @@ fn plan_sysctls(
                     continue;
                 }
             },
-            _ => current != want,
+            _ => match &si.expected {
+                Some(expected) => current != normalise_value(expected),
+                None => current != want,
+            },
         };
         if differs {
             changes.push((

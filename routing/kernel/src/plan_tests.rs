@@ -577,6 +577,29 @@ fn sysctls() {
 }
 
 #[test]
+fn a_sysctl_the_kernel_normalises_is_compared_with_the_expected_value() {
+    let reader = FakeSysctl::with(&[("net.ipv4.conf.all.arp_ignore", "2\n")]);
+    let with_expected = |expected: &str| Desired {
+        sysctls: vec![SysctlIntent {
+            expected: Some(expected.to_string()),
+            ..SysctlIntent::exact("S", "net.ipv4.conf.all.arp_ignore", "0x2")
+        }],
+        ..Default::default()
+    };
+    assert!(
+        plan(&with_expected("2"), &base_observed(), &reader)
+            .changes
+            .is_empty()
+    );
+    let p = plan(&with_expected("1"), &base_observed(), &reader);
+    let lines: Vec<String> = p.changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        lines,
+        vec!["~ sysctl net.ipv4.conf.all.arp_ignore: 2 → 0x2  (S)"]
+    );
+}
+
+#[test]
 fn changes_come_in_phase_order() {
     let mut observed = base_observed();
     observed.links[1].mtu = 1400;

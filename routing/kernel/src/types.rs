@@ -263,6 +263,10 @@ pub struct SysctlIntent {
     pub value: String,
     /// How to compare.
     pub compare: SysctlCompare,
+    /// What the kernel reads back when it normalises the written value
+    /// (e.g. a mask); compared instead of `value` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     /// A missing key is not an error (e.g. a module not loaded).
     pub optional: bool,
 }
@@ -275,6 +279,7 @@ impl SysctlIntent {
             key: key.to_string(),
             value: value.to_string(),
             compare: SysctlCompare::Exact,
+            expected: None,
             optional: false,
         }
     }
