@@ -181,3 +181,148 @@ pub fn value_from(from: &ValueFrom, lookup: &dyn Lookup) -> Result<Option<String
         _ => Err(format!("waiting for {}.{field}", from.resource)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    struct Fake(BTreeMap<String, Value>);
+
+    impl Lookup for Fake {
+        fn field(&self, target: &ResourceRef, field: &str) -> Option<Value> {
+            self.0.get(&format!("{target}.{field}")).cloned()
+        }
+        fn has_status(&self, target: &ResourceRef) -> bool {
+            self.0.keys().any(|k| k.starts_with(&format!("{target}.")))
+        }
+    }
+
+    fn fake(pairs: &[(&str, Value)]) -> Fake {
+        Fake(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn when(yaml_state: &[(&str, StateCondition)]) -> When {
+        When {
+            state: yaml_state
+                .iter()
+                .map(|(k, c)| (k.to_string(), c.clone()))
+                .collect(),
+        }
+    }
+
+    fn cond() -> StateCondition {
+        StateCondition {
+            equals: None,
+            contains: None,
+            one_of: None,
+            exists: None,
+            status: None,
+            hold_for: None,
+            max_age: None,
+        }
+    }
+
+    #[test]
+    fn when_opens_only_while_every_condition_holds() {
+        let healthy = StateCondition {
+            equals: Some("Healthy".into()),
+            ..cond()
+        };
+        let w = when(&[("HealthCheck/up.phase", healthy)]);
+        assert!(
+            when_blocks(
+                Some(&w),
+                &fake(&[("HealthCheck/up.phase", "Healthy".into())])
+            )
+            .is_none()
+        );
+        let why = when_blocks(
+            Some(&w),
+            &fake(&[("HealthCheck/up.phase", "Unhealthy".into())]),
+        );
+        assert!(why.unwrap().contains("HealthCheck/up.phase"));
+        assert!(
+            when_blocks(Some(&w), &fake(&[])).is_some(),
+            "unknown status must block"
+        );
+        assert!(when_blocks(None, &fake(&[])).is_none());
+
+        let one_of = StateCondition {
+            one_of: Some(vec!["master".into(), "backup".into()]),
+            ..cond()
+        };
+        let w = when(&[("VirtualAddress/vip.role", one_of)]);
+        assert!(
+            when_blocks(
+                Some(&w),
+                &fake(&[("VirtualAddress/vip.role", "backup".into())])
+            )
+            .is_none()
+        );
+        let unknown = StateCondition {
+            status: Some(routerd_config::kinds::common::FieldStatus::Unknown),
+            ..cond()
+        };
+        let w = when(&[("HealthCheck/up.phase", unknown)]);
+        assert!(when_blocks(Some(&w), &fake(&[])).is_none());
+        assert!(
+            when_blocks(
+                Some(&w),
+                &fake(&[("HealthCheck/up.phase", "Healthy".into())])
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn depends_on_and_value_from() {
+        let dep = DependsOn {
+            resource: "HealthCheck/up".parse().unwrap(),
+            phase: Some("Healthy".into()),
+            field: None,
+            equals: None,
+            not_empty: None,
+            optional: None,
+        };
+        assert!(
+            depends_blocks(
+                std::slice::from_ref(&dep),
+                &fake(&[("HealthCheck/up.phase", "Healthy".into())])
+            )
+            .is_none()
+        );
+        assert!(depends_blocks(std::slice::from_ref(&dep), &fake(&[])).is_some());
+        let optional = DependsOn {
+            optional: Some(true),
+            ..dep
+        };
+        assert!(
+            depends_blocks(&[optional], &fake(&[])).is_none(),
+            "an optional dependency without status waives"
+        );
+
+        let from = ValueFrom {
+            resource: "IPv4StaticAddress/lan".parse().unwrap(),
+            field: Some("address".into()),
+            optional: None,
+        };
+        let found = value_from(
+            &from,
+            &fake(&[("IPv4StaticAddress/lan.address", "192.0.2.1".into())]),
+        );
+        assert_eq!(found, Ok(Some("192.0.2.1".into())));
+        assert!(value_from(&from, &fake(&[])).is_err());
+        let optional = ValueFrom {
+            optional: Some(true),
+            ..from
+        };
+        assert_eq!(value_from(&optional, &fake(&[])), Ok(None));
+    }
+}

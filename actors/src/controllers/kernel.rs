@@ -358,3 +358,105 @@ pub fn topic_for(id: &str, verb: &str) -> String {
         None => format!("routerd.{verb}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use routerd_contract::Event;
+
+    fn generation() -> Generation {
+        let text = r#"
+apiVersion: routerd.net/v1alpha1
+kind: Router
+metadata: {name: t}
+spec:
+  resources:
+  - {apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {name: lan}, spec: {ifname: eth1, managed: true}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {name: wan}, spec: {ifname: eth0, managed: true}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: IPv4StaticAddress, metadata: {name: lan-v4}, spec: {interface: lan, address: 192.0.2.1/24}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: IPv4StaticAddress, metadata: {name: wan-v4}, spec: {interface: wan, address: 198.51.100.2/24}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: HealthCheck, metadata: {name: up}, spec: {target: 198.51.100.1}}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: IPv4Route
+    metadata: {name: gated}
+    spec:
+      destination: 10.0.0.0/8
+      gateway: 192.0.2.2
+      when: {state: {"HealthCheck/up.phase": {equals: Healthy}}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: IPv4Route, metadata: {name: plain}, spec: {destination: 10.1.0.0/16, gateway: 192.0.2.2}}
+"#;
+        Generation {
+            number: 1,
+            config: routerd_config::load_str("t.yaml", text)
+                .expect("valid")
+                .config,
+            source: text.into(),
+            applied_at: String::new(),
+        }
+    }
+
+    fn event(topic: &str, resource: Option<&str>, ifnames: &[&str]) -> Event {
+        let mut attributes = std::collections::BTreeMap::new();
+        attributes.insert("ifnames".to_string(), serde_json::json!(ifnames));
+        Event {
+            seq: 0,
+            time: String::new(),
+            source: "test".into(),
+            topic: topic.into(),
+            resource: resource.map(str::to_string),
+            reason: String::new(),
+            message: String::new(),
+            attributes,
+        }
+    }
+
+    fn some(resources: &[&str], ifnames: &[&str]) -> Scope {
+        Scope::Some {
+            resources: resources.iter().map(|s| s.to_string()).collect(),
+            ifnames: ifnames.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_kernel_event_scopes_to_the_resources_on_that_link() {
+        let g = generation();
+        let addresses = KernelController::new(Family::Addresses);
+        let (scope, cause) = addresses.scope(
+            &event("routerd.kernel.address.changed", None, &["eth1"]),
+            &g,
+        );
+        assert_eq!(scope, some(&["IPv4StaticAddress/lan-v4"], &["eth1"]));
+        assert!(cause.drift && !cause.config);
+        let links = KernelController::new(Family::Links);
+        let (scope, _) = links.scope(&event("routerd.kernel.link.changed", None, &["eth0"]), &g);
+        assert_eq!(scope, some(&["Interface/wan"], &["eth0"]));
+        // A link nobody configured affects nothing of these families.
+        let (scope, _) =
+            addresses.scope(&event("routerd.kernel.link.changed", None, &["eth9"]), &g);
+        assert_eq!(scope, some(&[], &["eth9"]));
+    }
+
+    #[test]
+    fn a_status_change_scopes_to_the_resources_gated_on_it() {
+        let g = generation();
+        let routes = KernelController::new(Family::Routes);
+        let (scope, _) = routes.scope(
+            &event("routerd.status.changed", Some("HealthCheck/up"), &[]),
+            &g,
+        );
+        assert_eq!(scope, some(&["IPv4Route/gated"], &[]));
+        let (scope, _) = routes.scope(
+            &event("routerd.status.changed", Some("Interface/lan"), &[]),
+            &g,
+        );
+        assert!(scope.is_empty());
+    }
+
+    #[test]
+    fn a_config_change_reconciles_the_whole_family() {
+        let (scope, cause) = KernelController::new(Family::Sysctls)
+            .scope(&event("routerd.config.applied", None, &[]), &generation());
+        assert_eq!(scope, Scope::All);
+        assert!(cause.config);
+    }
+}
