@@ -51,6 +51,11 @@ pub trait Controller: Send + Sync + 'static {
     fn topics(&self) -> Vec<&'static str>;
     /// The resources an event affects, and why it matters.
     fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause);
+    /// How often to re-check everything when the kernel cannot notify
+    /// (sysctls have no netlink notifications); `None` for never.
+    fn resync_every(&self) -> Option<Duration> {
+        None
+    }
     /// Brings the scoped resources to their desired state.
     fn reconcile<'a>(
         &'a self,
@@ -82,6 +87,8 @@ pub enum ControllerMsg {
     Reconcile,
     /// Reconcile everything now (`renew`).
     Renew,
+    /// Periodic re-check (see [`Controller::resync_every`]).
+    Resync,
     /// Report the controller's state.
     Info(RpcReplyPort<ControllerInfo>),
     /// Panic inside the handler (fault injection for supervision tests).
@@ -94,6 +101,7 @@ impl Traced for ControllerMsg {
             ControllerMsg::Event(_) => "Event",
             ControllerMsg::Reconcile => "Reconcile",
             ControllerMsg::Renew => "Renew",
+            ControllerMsg::Resync => "Resync",
             ControllerMsg::Info(_) => "Info",
             ControllerMsg::Panic => "Panic",
         }
@@ -132,6 +140,7 @@ pub struct ControllerState {
     runtime: Arc<Runtime>,
     slot: Slot<ControllerMsg>,
     subscriptions: Vec<u64>,
+    resync: Option<tokio::task::JoinHandle<()>>,
     pending: Option<(Scope, Cause)>,
     scheduled: bool,
     failures: u32,
@@ -164,10 +173,15 @@ impl<C: Controller> Actor for ControllerActor<C> {
         // Every incarnation starts by reconciling everything: whatever
         // happened while it was down is caught up.
         myself.cast(ControllerMsg::Reconcile)?;
+        let resync = self
+            .controller
+            .resync_every()
+            .map(|period| myself.send_interval(period, || ControllerMsg::Resync));
         Ok(ControllerState {
             runtime: args.runtime,
             slot: args.slot,
             subscriptions,
+            resync,
             pending: Some((
                 Scope::All,
                 Cause {
@@ -191,6 +205,9 @@ impl<C: Controller> Actor for ControllerActor<C> {
     ) -> Result<(), ActorProcessingErr> {
         for id in state.subscriptions.drain(..) {
             state.runtime.bus.unsubscribe(id);
+        }
+        if let Some(resync) = state.resync.take() {
+            resync.abort();
         }
         state.slot.clear(&myself);
         Ok(())
@@ -266,6 +283,19 @@ impl<C: Controller> ControllerActor<C> {
                         schedule(&myself, state, scope, cause, delay);
                     }
                 }
+            }
+            ControllerMsg::Resync => {
+                // What a resync finds was changed behind routerd's back.
+                schedule(
+                    &myself,
+                    state,
+                    Scope::All,
+                    Cause {
+                        config: false,
+                        drift: true,
+                    },
+                    Duration::ZERO,
+                );
             }
             ControllerMsg::Info(reply) => {
                 let _ = reply.send(state.info.clone());

@@ -23,6 +23,9 @@ use crate::gate::ConfigLookup;
 use crate::reconcile::{Family, Scope, desired, ifname_of, interface_fields, select};
 use crate::runtime::{Generation, Runtime};
 
+/// How often sysctls are re-read to catch changes made behind routerd's back.
+pub const SYSCTL_RESYNC: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Reconciles one [`Family`] against the kernel.
 pub struct KernelController {
     family: Family,
@@ -192,11 +195,16 @@ impl KernelController {
             config,
         };
         let state = desired(config, &lookup);
-        let observed = runtime
-            .kernel
-            .observe()
-            .await
-            .map_err(|e| format!("cannot read the kernel's state: {e}"))?;
+        // Sysctls are planned from /proc, not from netlink dumps.
+        let observed = if self.family == Family::Sysctls {
+            Observed::default()
+        } else {
+            runtime
+                .kernel
+                .observe()
+                .await
+                .map_err(|e| format!("cannot read the kernel's state: {e}"))?
+        };
         let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
         let (selected, protected) = select(
             &plan,

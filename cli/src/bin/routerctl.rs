@@ -1,5 +1,27 @@
 //! `routerctl`: talk to a running routerd over its Unix socket.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`... | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `print!` with the same behaviour as [`outln!`].
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -196,7 +218,7 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
                 bail!("{}", error_of(&body));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 let changes = body["changes"].as_array().map_or(0, Vec::len);
                 let blocked = body["blocked"].as_array().cloned().unwrap_or_default();
@@ -204,21 +226,21 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
                     && body["pending"].as_array().is_none_or(Vec::is_empty)
                     && blocked.is_empty()
                 {
-                    println!("No changes: the host matches the config.");
+                    outln!("No changes: the host matches the config.");
                 } else {
                     let text = body["text"].as_str().unwrap_or_default();
                     let (lines, summary) = text.rsplit_once('\n').unwrap_or(("", text));
                     if !lines.is_empty() {
-                        println!("{lines}");
+                        outln!("{lines}");
                     }
                     for b in blocked {
-                        println!(
+                        outln!(
                             "? {}: {}",
                             b["resource"].as_str().unwrap_or(""),
                             b["reason"].as_str().unwrap_or("")
                         );
                     }
-                    println!("{summary}");
+                    outln!("{summary}");
                 }
                 print_resource_diff(&body["resources"]);
             }
@@ -235,10 +257,10 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
                 eprintln!("{}", w.as_str().unwrap_or_default());
             }
             if body["changed"].as_bool() == Some(true) {
-                println!("Applied generation {}.", body["generation"]);
+                outln!("Applied generation {}.", body["generation"]);
                 print_resource_diff(&body);
             } else {
-                println!(
+                outln!(
                     "Unchanged: generation {} already has this config.",
                     body["generation"]
                 );
@@ -256,9 +278,9 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
                 _ => DaemonCommand::Stop,
             };
             let detail = client.command(cmd).await.map_err(explain)?;
-            println!("{cmd}: done");
+            outln!("{cmd}: done");
             if !detail.is_null() {
-                println!("{}", serde_json::to_string_pretty(&detail)?);
+                outln!("{}", serde_json::to_string_pretty(&detail)?);
             }
         }
     }
@@ -340,15 +362,15 @@ fn invalid(body: &Value) -> ExitCode {
 fn print_resource_diff(v: &Value) {
     for (key, mark) in [("added", "+"), ("modified", "~"), ("removed", "-")] {
         for r in v[key].as_array().into_iter().flatten() {
-            println!("  {mark} {}", r.as_str().unwrap_or_default());
+            outln!("  {mark} {}", r.as_str().unwrap_or_default());
         }
     }
 }
 
 fn print_value(v: &Value, format: Format) -> Result<()> {
     match format {
-        Format::Json | Format::Table => println!("{}", serde_json::to_string_pretty(v)?),
-        Format::Yaml => print!(
+        Format::Json | Format::Table => outln!("{}", serde_json::to_string_pretty(v)?),
+        Format::Yaml => out!(
             "{}",
             serde_saphyr::to_string(v).context("cannot render YAML")?
         ),
@@ -452,19 +474,19 @@ fn print_table(items: &[Value]) {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
 }
 
 fn print_status(s: &Value) {
     let d = &s["status"];
-    println!(
+    outln!(
         "routerd      {}  pid {}  since {}",
         text(&s["phase"]),
         text(&s["pid"]),
         text(&s["startedAt"])
     );
-    println!(
+    outln!(
         "router       {}  generation {}  applied {}",
         text(&d["router"]),
         text(&d["generation"]),
@@ -476,7 +498,7 @@ fn print_status(s: &Value) {
         .flatten()
         .map(|(k, v)| format!("{v} {}", if k.is_empty() { "Unknown" } else { k }))
         .collect();
-    println!(
+    outln!(
         "resources    {} ({})",
         text(&d["resources"]),
         phases.join(", ")
@@ -486,10 +508,10 @@ fn print_status(s: &Value) {
             Some(e) => format!("error: {e}"),
             None => format!("ok, {} reconciles", text(&c["reconciles"])),
         };
-        println!("controller   {:<14} {state}", text(&c["name"]));
+        outln!("controller   {:<14} {state}", text(&c["name"]));
     }
     for dmn in d["daemons"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "daemon       {:<24} {}  pid {}  restarts {}",
             text(&dmn["name"]),
             text(&dmn["state"]),
@@ -497,23 +519,23 @@ fn print_status(s: &Value) {
             text(&dmn["restarts"])
         );
     }
-    println!("events       last seq {}", text(&s["lastEventSeq"]));
+    outln!("events       last seq {}", text(&s["lastEventSeq"]));
 }
 
 fn describe(r: &Value) -> Result<()> {
-    println!("Name:     {}", text(&r["name"]));
-    println!("Kind:     {}", text(&r["kind"]));
-    println!("API:      {}", text(&r["apiVersion"]));
+    outln!("Name:     {}", text(&r["name"]));
+    outln!("Kind:     {}", text(&r["kind"]));
+    outln!("API:      {}", text(&r["apiVersion"]));
     let status = &r["status"];
-    println!(
+    outln!(
         "Phase:    {}",
         status["phase"].as_str().unwrap_or("Unknown")
     );
     if let Some(m) = status["message"].as_str() {
-        println!("Message:  {m}");
+        outln!("Message:  {m}");
     }
     if let Some(t) = status.get("lastTransition").filter(|t| !t.is_null()) {
-        println!(
+        outln!(
             "Last transition: {} → {} at {} ({})",
             t["from"]
                 .as_str()
@@ -524,7 +546,7 @@ fn describe(r: &Value) -> Result<()> {
             text(&t["reason"])
         );
     }
-    println!("Spec:");
+    outln!("Spec:");
     print_indented(&serde_saphyr::to_string(&r["spec"]).unwrap_or_default());
     let mut fields = status.clone();
     if let Some(obj) = fields.as_object_mut() {
@@ -532,33 +554,38 @@ fn describe(r: &Value) -> Result<()> {
             obj.remove(k);
         }
     }
-    println!("Status:");
+    outln!("Status:");
     print_indented(&serde_saphyr::to_string(&fields).unwrap_or_default());
-    println!("Events:");
+    outln!("Events:");
     let events = r["events"].as_array().cloned().unwrap_or_default();
     if events.is_empty() {
-        println!("  (none)");
+        outln!("  (none)");
     }
     for e in events {
         let e: Event = serde_json::from_value(e)?;
-        println!("  {}  {:<20} {}", e.time, e.reason, e.message);
+        outln!("  {}  {:<20} {}", e.time, e.reason, e.message);
     }
     Ok(())
 }
 
 fn print_indented(text: &str) {
     for line in text.lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
 }
 
 fn print_event(e: &Event, json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(e)?);
+        outln!("{}", serde_json::to_string(e)?);
     } else {
-        println!(
+        outln!(
             "{:>6} {} {:<28} {:<40} {:<18} {}",
-            e.seq, e.time, e.source, e.topic, e.reason, e.message
+            e.seq,
+            e.time,
+            e.source,
+            e.topic,
+            e.reason,
+            e.message
         );
     }
     Ok(())
@@ -566,7 +593,7 @@ fn print_event(e: &Event, json: bool) -> Result<()> {
 
 fn print_actors(v: &Value) {
     for (name, node) in v["tree"].as_object().into_iter().flatten() {
-        println!(
+        outln!(
             "{name} ({})",
             if node["running"] == true {
                 "running"
@@ -579,7 +606,7 @@ fn print_actors(v: &Value) {
                 .as_str()
                 .map(|e| format!("  last error: {e}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  {:<22} {}  restarts {}{err}",
                 text(&c["name"]),
                 if c["running"] == true {
@@ -597,12 +624,15 @@ async fn daemon(client: &Client, command: DaemonCmd) -> Result<()> {
     match command {
         DaemonCmd::List => {
             let v: Value = client.get_json("/v1/daemons").await.map_err(explain)?;
-            println!(
+            outln!(
                 "{:<28} {:<10} {:>8} {:>8}  RESOURCE",
-                "NAME", "STATE", "PID", "RESTARTS"
+                "NAME",
+                "STATE",
+                "PID",
+                "RESTARTS"
             );
             for d in v["items"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "{:<28} {:<10} {:>8} {:>8}  {}",
                     text(&d["name"]),
                     text(&d["state"]),
@@ -620,19 +650,19 @@ async fn daemon(client: &Client, command: DaemonCmd) -> Result<()> {
             if output == Format::Table {
                 let s = &v["supervisor"];
                 let d = &v["daemon"];
-                println!("Daemon:    {} ({})", text(&s["name"]), text(&s["program"]));
-                println!(
+                outln!("Daemon:    {} ({})", text(&s["name"]), text(&s["program"]));
+                outln!(
                     "State:     {}  pid {}  restarts {}",
                     text(&s["state"]),
                     text(&s["pid"]),
                     text(&s["restarts"])
                 );
                 if let Some(exit) = s["lastExit"].as_str() {
-                    println!("Last exit: {exit}");
+                    outln!("Last exit: {exit}");
                 }
-                println!("Socket:    {}", text(&s["socket"]));
-                println!("Phase:     {}", text(&d["phase"]));
-                println!("Status:");
+                outln!("Socket:    {}", text(&s["socket"]));
+                outln!("Phase:     {}", text(&d["phase"]));
+                outln!("Status:");
                 print_indented(&serde_saphyr::to_string(&d["status"]).unwrap_or_default());
             } else {
                 print_value(&v, output)?;
@@ -656,7 +686,7 @@ async fn daemon(client: &Client, command: DaemonCmd) -> Result<()> {
             if !status.is_success() {
                 bail!("{}", error_of(&body));
             }
-            println!("{}", serde_json::to_string_pretty(&body)?);
+            outln!("{}", serde_json::to_string_pretty(&body)?);
         }
     }
     Ok(())

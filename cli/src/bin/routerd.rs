@@ -1,5 +1,27 @@
 //! `routerd`: validate, plan, apply and serve a router configuration.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`... | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `print!` with the same behaviour as [`outln!`].
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -99,7 +121,7 @@ fn main() -> ExitCode {
             let schema = routerd_config::schema::router_schema();
             match serde_json::to_string_pretty(&schema) {
                 Ok(text) => {
-                    println!("{text}");
+                    outln!("{text}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => Err(e.into()),
@@ -165,7 +187,7 @@ fn validate(path: &Path, output: Output) -> Result<ExitCode> {
     };
     match output {
         Output::Text => report(&diags),
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "valid": result.is_ok(), "diagnostics": diags.0 })
@@ -218,7 +240,7 @@ async fn compute(config: &Config) -> Result<(Kernel, Plan, Vec<(String, String)>
 
 fn print_plan(plan: &Plan, blocked: &[(String, String)], protected: &[String]) {
     if plan.is_empty() && blocked.is_empty() {
-        println!("No changes: the host matches the config.");
+        outln!("No changes: the host matches the config.");
         return;
     }
     for change in &plan.changes {
@@ -226,15 +248,15 @@ fn print_plan(plan: &Plan, blocked: &[(String, String)], protected: &[String]) {
             Some(i) if protected.iter().any(|p| p == i) => "  [protected: will not be applied]",
             _ => "",
         };
-        println!("{change}{mark}");
+        outln!("{change}{mark}");
     }
     for p in &plan.pending {
-        println!("{p}");
+        outln!("{p}");
     }
     for (resource, why) in blocked {
-        println!("? {resource}: {why}");
+        outln!("? {resource}: {why}");
     }
-    println!("Plan: {}.", plan.summary());
+    outln!("Plan: {}.", plan.summary());
 }
 
 async fn plan(path: &Path, output: Output) -> Result<ExitCode> {
@@ -245,7 +267,7 @@ async fn plan(path: &Path, output: Output) -> Result<ExitCode> {
     let (_, plan, blocked) = compute(&config).await?;
     match output {
         Output::Text => print_plan(&plan, &blocked, &config.reconcile.protected_interfaces),
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "changes": plan.changes,
@@ -293,44 +315,44 @@ async fn apply(path: &Path, output: Output, sysctl_dir: &Path) -> Result<ExitCod
     match output {
         Output::Text => {
             if let Some(path) = &persisted {
-                println!("~ {} (persistent sysctls)", path.display());
+                outln!("~ {} (persistent sysctls)", path.display());
             }
             if report.applied.is_empty()
                 && persisted.is_none()
                 && report.failed.is_empty()
                 && skipped.is_empty()
             {
-                println!("No changes: the host matches the config.");
+                outln!("No changes: the host matches the config.");
             }
             for c in &report.applied {
-                println!("{c}");
+                outln!("{c}");
             }
             for c in &skipped {
-                println!("{c}  [skipped: protected interface]");
+                outln!("{c}  [skipped: protected interface]");
             }
             for (c, e) in &report.failed {
-                println!("FAILED {c}: {e}");
+                outln!("FAILED {c}: {e}");
             }
             for p in &plan.pending {
-                println!("{p}");
+                outln!("{p}");
             }
             for (resource, why) in &blocked {
-                println!("? {resource}: {why}");
+                outln!("? {resource}: {why}");
             }
             if let Some(family) = stopped_after {
-                println!(
+                outln!(
                     "Stopped after the {} stage failed (reconcile mode strict).",
                     family.name()
                 );
             }
-            println!(
+            outln!(
                 "Applied {} change(s), {} failed, {} pending.",
                 report.applied.len(),
                 report.failed.len(),
                 plan.pending.len() + blocked.len()
             );
         }
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "applied": report.applied,

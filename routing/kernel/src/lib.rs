@@ -55,6 +55,10 @@ pub struct Kernel {
     /// (device, inode) of the namespace at connect time, to refuse writing
     /// sysctls of another namespace through a thread that moved.
     netns: Option<(u64, u64)>,
+    /// One dump at a time: the kernel answers a second dump request on a
+    /// socket whose dump is still running with EBUSY, and every clone of
+    /// this handle shares one socket.
+    dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Receive buffer for the request socket: dumps are flow-controlled by the
@@ -85,6 +89,7 @@ impl Kernel {
         Ok(Kernel {
             handle,
             netns: current_netns(),
+            dumps: Default::default(),
         })
     }
 

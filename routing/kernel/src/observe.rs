@@ -23,7 +23,8 @@ impl Kernel {
     /// `local`, so routerd's routes in any table it ever used are seen and can be
     /// cleaned up when orphaned).
     pub async fn observe(&self) -> Result<Observed, KernelError> {
-        let links = self.links().await?;
+        let _dumping = self.dumps.lock().await;
+        let links = self.dump_links().await?;
         let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
 
         let msgs = dump(
@@ -64,6 +65,11 @@ impl Kernel {
 
     /// Dumps every link.
     pub async fn links(&self) -> Result<Vec<Link>, KernelError> {
+        let _dumping = self.dumps.lock().await;
+        self.dump_links().await
+    }
+
+    async fn dump_links(&self) -> Result<Vec<Link>, KernelError> {
         let msgs = dump(
             &self.handle,
             RouteNetlinkMessage::GetLink(LinkMessage::default()),

@@ -344,3 +344,28 @@ fn exclusive_keeps_a_wanted_secondary_whatever_promote_secondaries_says() {
         assert_eq!(addresses(r, "eth1", Some("inet")), set(&["192.0.2.1/24"]));
     }
 }
+
+#[test]
+fn concurrent_observers_sharing_one_handle_do_not_collide() {
+    routerd_lab::require_privileges();
+    let lab = Lab::new("kdump");
+    let results = lab.block(|| async {
+        let kernel = Kernel::connect().unwrap();
+        // Many controllers observe at once through clones of one handle;
+        // the kernel refuses a second dump on a busy socket with EBUSY.
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let k = kernel.clone();
+                tokio::spawn(async move { k.observe().await.map(|o| o.links.len()) })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    for r in results {
+        assert!(r.as_ref().is_ok_and(|n| *n >= 2), "{r:?}");
+    }
+}
