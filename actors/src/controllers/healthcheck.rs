@@ -46,7 +46,9 @@ pub fn probe_spec(config: &Config, name: &str, spec: &HealthCheckSpec) -> Value 
     let obj = v
         .as_object_mut()
         .expect("a json! object literal is an object");
-    if let Some(target) = &spec.target {
+    // With the default gateway as target, a configured target is ignored
+    // (validation warns); the daemon refuses both at once.
+    if let (Some(target), TargetSource::Static) = (&spec.target, spec.target_source()) {
         obj.insert("target".into(), target.clone().into());
     }
     if let Some(family) = spec.address_family {

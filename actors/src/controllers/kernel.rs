@@ -176,6 +176,12 @@ impl Controller for KernelController {
         }
     }
 
+    fn resync_every(&self) -> Option<std::time::Duration> {
+        // The kernel sends no notification when a sysctl changes: check
+        // them (a handful of /proc reads) now and then instead.
+        (self.family == Family::Sysctls).then_some(SYSCTL_RESYNC)
+    }
+
     fn reconcile<'a>(
         &'a self,
         runtime: &'a Arc<Runtime>,

@@ -173,49 +173,74 @@ impl Kind for HealthCheck {
     const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
     type Spec = HealthCheckSpec;
 
+    // These rules match what routerd-healthcheck accepts (its
+    // ProbeSpec::validate); a config that passes here must never be refused
+    // by the daemon (actors has a test that holds both to that).
     fn check(spec: &HealthCheckSpec, c: &mut Checker<'_>) {
         if let Some(interface) = &spec.interface {
             c.reference_one_of("spec.interface", INTERFACE_KINDS, interface);
         }
-        if spec.probe_type.is_some() && !matches!(spec.protocol, None | Some(ProbeProtocol::Icmp)) {
+        let protocol = spec.protocol();
+        if spec.probe_type.is_some() && protocol != ProbeProtocol::Icmp {
             c.error(
                 "spec.type",
                 "type: ping is an ICMP probe and contradicts the protocol",
             );
         }
-        if spec.protocol() == ProbeProtocol::Tcp && spec.port.is_none_or(|p| p == 0) {
-            c.error("spec.port", "a tcp probe needs a port (1..=65535)");
+        match (protocol, spec.port) {
+            (_, Some(0)) => c.error("spec.port", "port 0 is not a destination (1..=65535)"),
+            (ProbeProtocol::Icmp, Some(_)) => c.error("spec.port", "an icmp probe takes no port"),
+            (ProbeProtocol::Tcp, None) => {
+                c.error("spec.port", "a tcp probe needs a port (1..=65535)")
+            }
+            _ => {}
         }
         match spec.target_source() {
-            TargetSource::Static if spec.target.is_none() => {
-                c.error("spec.target", "targetSource static needs a target")
-            }
+            TargetSource::Static if spec.target.is_none() => c.error("spec.target", "targetSource static needs a target"),
             TargetSource::DsliteRemote => c.error(
                 "spec.targetSource",
                 "dsliteRemote needs a DSLiteTunnel, which this build of routerd does not implement yet",
             ),
-            TargetSource::DefaultGateway if spec.target.is_some() => c.warn(
-                "spec.target",
-                "ignored: targetSource defaultGateway probes the default gateway",
-            ),
+            TargetSource::DefaultGateway if spec.target.is_some() => {
+                c.warn("spec.target", "ignored: targetSource defaultGateway probes the default gateway")
+            }
             _ => {}
         }
-        if let Some(target) = &spec.target {
-            check_target(target, spec.address_family, c);
+        if let (Some(target), TargetSource::Static) = (&spec.target, spec.target_source()) {
+            check_target(target, spec.address_family, spec.interface.is_some(), c);
         }
-        if let Some(path) = &spec.path
-            && (!path.starts_with('/') || path.contains(char::is_whitespace))
-        {
+        if let Some(path) = &spec.path {
+            if protocol != ProbeProtocol::Http {
+                c.error("spec.path", "path applies only to http probes");
+            } else if !path.starts_with('/')
+                || path.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+            {
+                c.error(
+                    "spec.path",
+                    format!("`{path}` is not an HTTP path (like /healthz)"),
+                );
+            }
+        }
+        if let Some(query) = &spec.query {
+            if protocol != ProbeProtocol::Dns {
+                c.error("spec.query", "query applies only to dns probes");
+            } else if query != "."
+                && let Err(why) = check_hostname(query)
+            {
+                c.error("spec.query", format!("`{query}` is not a DNS name: {why}"));
+            }
+        }
+        if spec.interval() < MIN_INTERVAL {
             c.error(
-                "spec.path",
-                format!("`{path}` is not an HTTP path (like /healthz)"),
+                "spec.interval",
+                format!("the interval must be at least {MIN_INTERVAL:?}"),
             );
         }
-        if spec.interval().is_zero() {
-            c.error("spec.interval", "the interval must be more than zero");
-        }
-        if spec.timeout().is_zero() {
-            c.error("spec.timeout", "the timeout must be more than zero");
+        if spec.timeout() < MIN_TIMEOUT {
+            c.error(
+                "spec.timeout",
+                format!("the timeout must be at least {MIN_TIMEOUT:?}"),
+            );
         } else if spec.timeout() >= spec.interval() {
             c.error(
                 if spec.timeout.is_some() {
@@ -249,7 +274,46 @@ impl Kind for HealthCheck {
     }
 }
 
-fn check_target(target: &str, family: Option<AddressFamily>, c: &mut Checker<'_>) {
+/// Shortest probe interval: faster probing is a flood, not a health check.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Shortest probe timeout.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+
+/// RFC 1035 lengths with letters, digits, `-` and `_` in labels (no label
+/// starts or ends with `-`); one trailing dot allowed.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    if trimmed.is_empty() {
+        return Err("empty name".into());
+    }
+    if trimmed.len() > 253 {
+        return Err("longer than 253 characters".into());
+    }
+    for label in trimmed.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err("labels must be 1 to 63 characters".into());
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with `-`"));
+        }
+        if !label
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            return Err(format!(
+                "label `{label}` has characters other than letters, digits, `-` and `_`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_target(
+    target: &str,
+    family: Option<AddressFamily>,
+    has_interface: bool,
+    c: &mut Checker<'_>,
+) {
     match target.parse::<IpAddr>() {
         Ok(addr) => {
             let mismatch = matches!(
@@ -266,21 +330,19 @@ fn check_target(target: &str, family: Option<AddressFamily>, c: &mut Checker<'_>
             if addr.is_unspecified() || addr.is_multicast() {
                 c.error("spec.target", format!("{addr} cannot be probed"));
             }
-        }
-        Err(_) => {
-            let hostname_ok = !target.is_empty()
-                && target.len() <= 253
-                && target.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
-            if !hostname_ok {
+            let link_local = matches!(addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            if link_local && !has_interface {
                 c.error(
                     "spec.target",
-                    format!("`{target}` is neither an IP address nor a host name"),
+                    format!("link-local target {addr} needs an interface to say which link"),
+                );
+            }
+        }
+        Err(_) => {
+            if let Err(why) = check_hostname(target) {
+                c.error(
+                    "spec.target",
+                    format!("`{target}` is neither an IP address nor a host name: {why}"),
                 );
             }
         }
