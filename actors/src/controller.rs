@@ -277,8 +277,9 @@ impl<C: Controller> ControllerActor<C> {
                         tracing::warn!(controller = self.controller.name(), error = %e, "reconcile failed; retrying");
                         state.failures += 1;
                         state.info.last_error = Some(e);
+                        // 200 ms after the first failure, doubling up to the cap.
                         let delay = RETRY_MIN
-                            .saturating_mul(1 << state.failures.min(8))
+                            .saturating_mul(1 << (state.failures - 1).min(8))
                             .min(RETRY_MAX);
                         schedule(&myself, state, scope, cause, delay);
                     }
