@@ -262,7 +262,8 @@ async fn post_plan(
             );
         }
     };
-    let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+    let mut plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+    crate::reconcile::keep_held(&mut plan, &state);
     let current = rt.generation();
     let (added, removed, modified) = crate::store::diff(&current.config, &loaded.config);
     Json(json!({

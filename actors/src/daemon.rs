@@ -296,12 +296,21 @@ async fn on_message(myself: ActorRef<DaemonMsg>, msg: DaemonMsg, state: &mut Dae
                     state.spec.program, state.backoff
                 ),
             );
+            // The phase stays what the daemon last reported: it restores it
+            // from its state file, and resources gated on it must not flap
+            // for a restart of a few milliseconds.
             if let Some(resource) = &state.spec.resource {
+                let phase = state
+                    .runtime
+                    .statuses
+                    .get(resource)
+                    .map(|s| s.phase)
+                    .unwrap_or_default();
                 state.runtime.statuses.set_phase(
                     resource,
-                    "Restarting",
+                    &phase,
                     "DaemonExited",
-                    Some(format!("daemon {how}")),
+                    Some(format!("daemon {how}; restarting")),
                 );
             }
             if state.backoff.is_zero() {

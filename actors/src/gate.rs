@@ -67,18 +67,53 @@ fn is_set(value: Option<&Value>) -> bool {
     }
 }
 
-/// Why a gate is closed, or `None` when it is open.
-pub fn when_blocks(when: Option<&When>, lookup: &dyn Lookup) -> Option<String> {
+/// Why a gate is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// For status and plans.
+    pub reason: String,
+    /// The gate depends on a resource that has reported no status yet (just
+    /// after routerd starts, say): its verdict is unknown, so the resource's
+    /// kernel state is held as it is rather than removed.
+    pub unknown: bool,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+fn closed(
+    reason: String,
+    target: &ResourceRef,
+    value: Option<&Value>,
+    lookup: &dyn Lookup,
+) -> Closed {
+    Closed {
+        reason,
+        unknown: value.is_none() && !lookup.has_status(target),
+    }
+}
+
+/// Why a `when` gate is closed, or `None` when it is open.
+pub fn when_blocks(when: Option<&When>, lookup: &dyn Lookup) -> Option<Closed> {
     let when = when?;
     for (key, cond) in &when.state {
         let Some((target, field)) = parse_state_key(key) else {
-            return Some(format!("condition key `{key}` is malformed"));
+            return Some(Closed {
+                reason: format!("condition key `{key}` is malformed"),
+                unknown: false,
+            });
         };
         if !condition_holds(cond, &target, &field, lookup) {
-            return Some(format!(
-                "waiting for when.state `{key}` ({})",
-                describe(cond)
-            ));
+            let reason = format!("waiting for when.state `{key}` ({})", describe(cond));
+            let value = lookup.field(&target, &field);
+            let mut gate = closed(reason, &target, value.as_ref(), lookup);
+            // A condition on the status being unknown is decided either way.
+            gate.unknown &=
+                cond.status != Some(routerd_config::kinds::common::FieldStatus::Unknown);
+            return Some(gate);
         }
     }
     None
@@ -147,7 +182,7 @@ fn describe(cond: &StateCondition) -> String {
 }
 
 /// Why a `dependsOn` list blocks, or `None` when every dependency holds.
-pub fn depends_blocks(deps: &[DependsOn], lookup: &dyn Lookup) -> Option<String> {
+pub fn depends_blocks(deps: &[DependsOn], lookup: &dyn Lookup) -> Option<Closed> {
     for dep in deps {
         let field = dep.field.as_deref().unwrap_or("phase");
         let want = dep.equals.as_ref().or(dep.phase.as_ref());
@@ -161,7 +196,8 @@ pub fn depends_blocks(deps: &[DependsOn], lookup: &dyn Lookup) -> Option<String>
         let waived = dep.optional == Some(true) && !lookup.has_status(&dep.resource);
         if !ok && !waived {
             let want = want.map(|w| format!(" == {w}")).unwrap_or_default();
-            return Some(format!("waiting for {}.{field}{want}", dep.resource));
+            let reason = format!("waiting for {}.{field}{want}", dep.resource);
+            return Some(closed(reason, &dep.resource, value.as_ref(), lookup));
         }
     }
     None
@@ -169,16 +205,18 @@ pub fn depends_blocks(deps: &[DependsOn], lookup: &dyn Lookup) -> Option<String>
 
 /// Resolves a `*From` value: `Ok(Some)` found, `Ok(None)` optional and
 /// missing, `Err` blocking with the reason.
-pub fn value_from(from: &ValueFrom, lookup: &dyn Lookup) -> Result<Option<String>, String> {
+pub fn value_from(from: &ValueFrom, lookup: &dyn Lookup) -> Result<Option<String>, Closed> {
     let field = from.field.as_deref().unwrap_or("phase");
-    match lookup
-        .field(&from.resource, field)
-        .as_ref()
-        .and_then(as_text)
-    {
+    let value = lookup.field(&from.resource, field);
+    match value.as_ref().and_then(as_text) {
         Some(v) if !v.is_empty() => Ok(Some(v)),
         _ if from.optional == Some(true) => Ok(None),
-        _ => Err(format!("waiting for {}.{field}", from.resource)),
+        _ => Err(closed(
+            format!("waiting for {}.{field}", from.resource),
+            &from.resource,
+            value.as_ref(),
+            lookup,
+        )),
     }
 }
 
@@ -247,11 +285,13 @@ mod tests {
             Some(&w),
             &fake(&[("HealthCheck/up.phase", "Unhealthy".into())]),
         );
-        assert!(why.unwrap().contains("HealthCheck/up.phase"));
+        let why = why.expect("closed");
         assert!(
-            when_blocks(Some(&w), &fake(&[])).is_some(),
-            "unknown status must block"
+            why.reason.contains("HealthCheck/up.phase") && !why.unknown,
+            "{why:?}"
         );
+        let unknown = when_blocks(Some(&w), &fake(&[])).expect("an unknown status blocks");
+        assert!(unknown.unknown, "{unknown:?}");
         assert!(when_blocks(None, &fake(&[])).is_none());
 
         let one_of = StateCondition {
@@ -298,7 +338,9 @@ mod tests {
             )
             .is_none()
         );
-        assert!(depends_blocks(std::slice::from_ref(&dep), &fake(&[])).is_some());
+        assert!(depends_blocks(std::slice::from_ref(&dep), &fake(&[])).is_some_and(|c| c.unknown));
+        let wrong = fake(&[("HealthCheck/up.phase", "Unhealthy".into())]);
+        assert!(depends_blocks(std::slice::from_ref(&dep), &wrong).is_some_and(|c| !c.unknown));
         let optional = DependsOn {
             optional: Some(true),
             ..dep
@@ -318,7 +360,7 @@ mod tests {
             &fake(&[("IPv4StaticAddress/lan.address", "192.0.2.1".into())]),
         );
         assert_eq!(found, Ok(Some("192.0.2.1".into())));
-        assert!(value_from(&from, &fake(&[])).is_err());
+        assert!(value_from(&from, &fake(&[])).is_err_and(|c| c.unknown));
         let optional = ValueFrom {
             optional: Some(true),
             ..from

@@ -112,9 +112,17 @@ fn publish(runtime: &Runtime, batch: Vec<Notification>) {
             | Notification::AddressRemoved { ifname, .. } => {
                 addresses.insert(ifname);
             }
-            Notification::RouteAdded { destination, table }
-            | Notification::RouteRemoved { destination, table } => {
-                routes.insert(format!("{destination} table {table}"));
+            Notification::RouteAdded {
+                destination,
+                table,
+                protocol,
+            }
+            | Notification::RouteRemoved {
+                destination,
+                table,
+                protocol,
+            } => {
+                routes.insert((destination, table, protocol));
             }
             Notification::Resync => resync = true,
         }
@@ -136,12 +144,22 @@ fn publish(runtime: &Runtime, batch: Vec<Notification>) {
         );
     }
     if !routes.is_empty() {
+        // Controllers scope by destination; past this many they reconcile
+        // everything rather than carry a huge list around.
+        const MAX_LISTED: usize = 4096;
         let count = routes.len();
-        let sample: Vec<String> = routes.into_iter().take(32).collect();
+        let listed: Vec<serde_json::Value> = routes
+            .into_iter()
+            .take(MAX_LISTED)
+            .map(|(destination, table, protocol)| {
+                serde_json::json!({ "destination": destination.to_string(), "table": table, "protocol": protocol })
+            })
+            .collect();
         bus.signal(
             NewEvent::new("routerd.kernel.route.changed", "RouteChanged")
-                .attr("routes", sample)
-                .attr("count", count),
+                .attr("routes", listed)
+                .attr("count", count)
+                .attr("truncated", count > MAX_LISTED),
         );
     }
 }

@@ -5,17 +5,18 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use routerd_config::Config;
 use routerd_config::kinds::{
     HealthCheck, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress,
     IPv6StaticRoute, Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
 };
 use routerd_kernel::{
-    AddressIntent, Change, Desired, LinkIntent, MAIN_TABLE, Observed, Pending, Plan, RouteIntent,
-    RouteKind, SysctlIntent,
+    AddressIntent, Change, Desired, LinkIntent, MAIN_TABLE, Observed, Pending, Plan, RemovalReason,
+    RouteIntent, RouteKind, SysctlIntent,
 };
 
-use crate::gate::{Lookup, depends_blocks, value_from, when_blocks};
+use crate::gate::{Closed, Lookup, depends_blocks, value_from, when_blocks};
 
 /// The kernel-facing resource families, one controller each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,6 +91,16 @@ pub fn change_ifname(change: &Change) -> Option<&str> {
     }
 }
 
+/// The destination a route change touches, if it is one.
+pub fn change_destination(change: &Change) -> Option<IpNet> {
+    match change {
+        Change::AddRoute { route, .. } => Some(route.destination),
+        Change::ReplaceRoute { to, .. } => Some(to.destination),
+        Change::RemoveRoute { route, .. } => Some(route.destination),
+        _ => None,
+    }
+}
+
 /// What the config wants from the kernel right now.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {
@@ -97,6 +108,40 @@ pub struct DesiredState {
     pub desired: Desired,
     /// Resources held back, with why (`when`, `dependsOn`, `*From`).
     pub blocked: Vec<(String, String)>,
+    /// Addresses whose gate cannot be decided yet (a status not reported):
+    /// whatever the kernel has for them stays.
+    pub held_addresses: Vec<(String, IpNet)>,
+    /// Route destinations held the same way.
+    pub held_routes: Vec<IpNet>,
+}
+
+impl DesiredState {
+    fn block(&mut self, id: String, gate: &Closed) {
+        self.blocked.push((id, gate.reason.clone()));
+    }
+}
+
+/// Drops from `plan` the removals of kernel state that belongs to held
+/// resources: right after a restart, a route gated on a HealthCheck must not
+/// flap out and back while the check's daemon reports its phase.
+pub fn keep_held(plan: &mut Plan, state: &DesiredState) {
+    plan.changes.retain(|change| match change {
+        Change::RemoveAddress {
+            reason: RemovalReason::Orphaned,
+            ifname,
+            address,
+            prefix_len,
+            ..
+        } => !state.held_addresses.iter().any(|(i, net)| {
+            i == ifname && net.addr() == *address && net.prefix_len() == *prefix_len
+        }),
+        Change::RemoveRoute {
+            reason: RemovalReason::Orphaned,
+            route,
+            ..
+        } => !state.held_routes.contains(&route.destination),
+        _ => true,
+    });
 }
 
 /// Kernel interface name of the Interface resource `name`.
@@ -108,8 +153,8 @@ pub fn ifname_of(config: &Config, name: &str) -> Option<String> {
 pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
     let mut out = DesiredState::default();
     for (r, spec) in config.of_kind::<Interface>() {
-        if let Some(reason) = when_blocks(spec.when.as_ref(), lookup) {
-            out.blocked.push((r.id(), reason));
+        if let Some(gate) = when_blocks(spec.when.as_ref(), lookup) {
+            out.block(r.id(), &gate);
             continue;
         }
         if spec.is_managed() {
@@ -128,8 +173,13 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
         .of_kind::<IPv6StaticAddress>()
         .map(|(r, s)| (r, s as &dyn StaticAddress));
     for (r, spec) in v4.chain(v6) {
-        if let Some(reason) = when_blocks(spec.when(), lookup) {
-            out.blocked.push((r.id(), reason));
+        if let Some(gate) = when_blocks(spec.when(), lookup) {
+            if gate.unknown
+                && let Some(ifname) = ifname_of(config, spec.interface())
+            {
+                out.held_addresses.push((ifname, spec.net()));
+            }
+            out.block(r.id(), &gate);
             continue;
         }
         match ifname_of(config, spec.interface()) {
@@ -157,7 +207,12 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
     for (r, spec) in r4.chain(r6) {
         match route_intent(&r.id(), spec, lookup) {
             Ok(intent) => out.desired.routes.push(intent),
-            Err(reason) => out.blocked.push((r.id(), reason)),
+            Err(gate) => {
+                if gate.unknown {
+                    out.held_routes.push(spec.destination());
+                }
+                out.block(r.id(), &gate);
+            }
         }
     }
     let s4 = config
@@ -180,8 +235,8 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
         }
     }
     for (r, spec) in config.of_kind::<Sysctl>() {
-        if let Some(reason) = when_blocks(spec.when.as_ref(), lookup) {
-            out.blocked.push((r.id(), reason));
+        if let Some(gate) = when_blocks(spec.when.as_ref(), lookup) {
+            out.block(r.id(), &gate);
             continue;
         }
         if spec.runtime == Some(false) {
@@ -209,22 +264,26 @@ fn route_intent(
     owner: &str,
     spec: &dyn RouteSpec,
     lookup: &dyn Lookup,
-) -> Result<RouteIntent, String> {
-    if let Some(reason) = when_blocks(spec.when(), lookup) {
-        return Err(reason);
+) -> Result<RouteIntent, Closed> {
+    if let Some(gate) = when_blocks(spec.when(), lookup) {
+        return Err(gate);
     }
-    if let Some(reason) = depends_blocks(spec.depends_on(), lookup) {
-        return Err(reason);
+    if let Some(gate) = depends_blocks(spec.depends_on(), lookup) {
+        return Err(gate);
     }
+    let definite = |reason: String| Closed {
+        reason,
+        unknown: false,
+    };
     let gateway = match spec.gateway_from() {
         Some(from) => match value_from(from, lookup)? {
             Some(text) => {
                 let ip = text.split('/').next().unwrap_or_default();
                 Some(ip.parse::<IpAddr>().map_err(|_| {
-                    format!(
+                    definite(format!(
                         "gatewayFrom {} gave `{text}`, which is not an address",
                         from.resource
-                    )
+                    ))
                 })?)
             }
             None => None,
@@ -242,7 +301,7 @@ fn route_intent(
         RouteType::Blackhole => RouteIntent::blackhole(owner, spec.destination()),
     };
     if gateway.is_none() && device.is_none() && intent.kind == RouteKind::Unicast {
-        return Err("no gateway or device could be resolved".into());
+        return Err(definite("no gateway or device could be resolved".into()));
     }
     intent.metric = spec.metric();
     intent.pref_src = spec.preferred_source();
@@ -255,12 +314,15 @@ fn route_intent(
 pub enum Scope {
     /// Every resource of the family, and orphans anywhere.
     All,
-    /// These resources, and orphans on these links.
+    /// These resources, and whatever (orphans included) is on these links
+    /// or routes to these destinations.
     Some {
         /// `Kind/name` of resources.
         resources: BTreeSet<String>,
         /// Kernel interface names.
         ifnames: BTreeSet<String>,
+        /// Route destinations.
+        destinations: BTreeSet<IpNet>,
     },
 }
 
@@ -270,12 +332,13 @@ impl Scope {
         Scope::Some {
             resources: BTreeSet::new(),
             ifnames: BTreeSet::new(),
+            destinations: BTreeSet::new(),
         }
     }
 
     /// True when the scope covers nothing.
     pub fn is_empty(&self) -> bool {
-        matches!(self, Scope::Some { resources, ifnames } if resources.is_empty() && ifnames.is_empty())
+        matches!(self, Scope::Some { resources, ifnames, destinations } if resources.is_empty() && ifnames.is_empty() && destinations.is_empty())
     }
 
     /// Widens `self` to also cover `other`.
@@ -284,12 +347,18 @@ impl Scope {
             (Scope::All, _) => {}
             (_, Scope::All) => *self = Scope::All,
             (
-                Scope::Some { resources, ifnames },
+                Scope::Some {
+                    resources,
+                    ifnames,
+                    destinations,
+                },
                 Scope::Some {
                     resources: r,
                     ifnames: i,
+                    destinations: d,
                 },
             ) => {
+                destinations.extend(d);
                 resources.extend(r);
                 ifnames.extend(i);
             }
@@ -308,9 +377,14 @@ impl Scope {
     pub fn covers(&self, change: &Change) -> bool {
         match self {
             Scope::All => true,
-            Scope::Some { resources, ifnames } => {
+            Scope::Some {
+                resources,
+                ifnames,
+                destinations,
+            } => {
                 change.owner().is_some_and(|o| resources.contains(o))
                     || change_ifname(change).is_some_and(|i| ifnames.contains(i))
+                    || change_destination(change).is_some_and(|d| destinations.contains(&d))
             }
         }
     }

@@ -589,3 +589,64 @@ fn generations_go_through_the_api_and_survive_a_crash() {
     let adopted = lab.events("routerd.daemon.healthcheck-peer.adopted");
     assert_eq!(adopted.len(), 1, "{adopted:?}");
 }
+
+#[test]
+fn a_restarted_routerd_keeps_routes_gated_on_a_health_check() {
+    let mut lab = Lab::new("hold");
+    let gated = r#"    - apiVersion: net.routerd.net/v1alpha1
+      kind: IPv4Route
+      metadata: {name: gated}
+      spec:
+        destination: 172.31.0.0/16
+        gateway: 192.0.2.2
+        when:
+          state:
+            HealthCheck/peer.phase: {equals: Healthy}
+"#;
+    let config = lab.write_config("routerd.yaml", &lab_config(gated));
+    lab.serve(Some(&config), &[], &[]);
+    lab.wait_settled();
+    assert!(
+        lab.router
+            .ip("route show 172.31.0.0/16")
+            .contains("via 192.0.2.2")
+    );
+
+    // Watch the route table across a crash and restart of routerd: the
+    // gated route must never be withdrawn while the check's status is
+    // being re-learned from its (adopted) daemon.
+    let ip = routerd_lab::require_command("ip");
+    let monitor = lab
+        .router
+        .spawn(&[&ip.display().to_string(), "monitor", "route"], &[]);
+    lab.ctl(&["renew"]);
+    wait_until("ip monitor to be listening", DEADLINE, || {
+        // A route change we make ourselves shows the monitor is live.
+        lab.router.ip("route replace 198.18.0.0/15 dev r0");
+        monitor.stdout().contains("198.18.0.0/15").then_some(())
+    });
+    let old = lab.routerd.take().expect("routerd");
+    old.kill9();
+    old.wait_exit(DEADLINE);
+    lab.serve(Some(&config), &[], &[]);
+    lab.wait_settled();
+    let log = monitor.stdout();
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("Deleted") && l.contains("172.31.0.0/16")),
+        "the gated route flapped across the restart:\n{log}"
+    );
+    assert!(
+        lab.router
+            .ip("route show 172.31.0.0/16")
+            .contains("via 192.0.2.2")
+    );
+    // And once the check really fails, the route goes.
+    lab.peer.ip("link set p0 down");
+    time_until("the gated route to be withdrawn", || {
+        lab.router
+            .ip("route show 172.31.0.0/16")
+            .is_empty()
+            .then_some(())
+    });
+}

@@ -125,18 +125,32 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
         config,
     };
     let mut wanted: BTreeMap<String, DaemonSpec> = BTreeMap::new();
+    let mut held: BTreeSet<String> = BTreeSet::new();
     for (r, spec) in config.of_kind::<HealthCheck>() {
         let id = r.id();
         if spec.enabled == Some(false) {
-            runtime
-                .statuses
-                .set_phase(&id, "Disabled", "Disabled", Some("enabled: false".into()));
+            if let Some(t) = runtime.statuses.set_phase(
+                &id,
+                "Disabled",
+                "Disabled",
+                Some("enabled: false".into()),
+            ) {
+                signal_status(runtime, &id, &t);
+            }
             continue;
         }
-        if let Some(why) = when_blocks(spec.when.as_ref(), &lookup) {
-            runtime
-                .statuses
-                .set_phase(&id, "Pending", "Gated", Some(why));
+        if let Some(gate) = when_blocks(spec.when.as_ref(), &lookup) {
+            let name = format!("{PREFIX}{}", r.name);
+            if gate.unknown && runtime.daemon_slot(&name).is_some() {
+                // Undecided yet: a running check keeps running.
+                held.insert(name);
+            } else if let Some(t) =
+                runtime
+                    .statuses
+                    .set_phase(&id, "Pending", "Gated", Some(gate.reason))
+            {
+                signal_status(runtime, &id, &t);
+            }
             continue;
         }
         let name = format!("{PREFIX}{}", r.name);
@@ -159,7 +173,10 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
         .into_iter()
         .filter(|n| n.starts_with(PREFIX))
         .collect();
-    for name in running.iter().filter(|n| !wanted.contains_key(*n)) {
+    for name in running
+        .iter()
+        .filter(|n| !wanted.contains_key(*n) && !held.contains(*n))
+    {
         if let Some(slot) = runtime.daemon_slot(name)
             && let Some(actor) = slot.get()
         {
@@ -220,4 +237,13 @@ fn daemon_child(runtime: Arc<Runtime>, spec: DaemonSpec, slot: Slot<DaemonMsg>) 
             .boxed()
         }),
     }
+}
+
+/// Tells gated resources that a check's phase changed.
+fn signal_status(runtime: &Runtime, id: &str, transition: &crate::status::Transition) {
+    runtime.bus.signal(
+        routerd_contract::NewEvent::new("routerd.status.changed", "StatusChanged")
+            .resource(id.to_string())
+            .attr("to", transition.to.clone()),
+    );
 }

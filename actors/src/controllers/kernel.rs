@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use ipnet::IpNet;
 use routerd_config::kinds::{
     IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
-    Interface, StaticAddress,
+    Interface, RouteSpec, StaticAddress,
 };
 use routerd_config::{Config, Resource};
 use routerd_contract::{Event, NewEvent};
@@ -68,6 +69,50 @@ impl KernelController {
         r.spec_as::<IPv6Route>().and_then(|s| s.device.clone())
     }
 
+    /// The destination of a route resource.
+    fn destination(r: &Resource) -> Option<IpNet> {
+        if let Some(s) = r.spec_as::<IPv4Route>() {
+            return Some(s.destination());
+        }
+        if let Some(s) = r.spec_as::<IPv6Route>() {
+            return Some(s.destination());
+        }
+        if let Some(s) = r.spec_as::<IPv4StaticRoute>() {
+            return Some(s.destination());
+        }
+        r.spec_as::<IPv6StaticRoute>().map(|s| s.destination())
+    }
+
+    /// A scope covering `resources` and whatever kernel state sits where
+    /// they live (their link, their route destination), so that a resource
+    /// gated off has its orphaned address or route removed too.
+    fn scope_of<'c>(
+        &self,
+        config: &'c Config,
+        resources: impl Iterator<Item = &'c Resource>,
+    ) -> Scope {
+        let mut scope = Scope::none();
+        if let Scope::Some {
+            resources: ids,
+            ifnames,
+            destinations,
+        } = &mut scope
+        {
+            for r in resources {
+                ids.insert(r.id());
+                if self.family == Family::Addresses
+                    && let Some(ifname) = self.ifname(config, r)
+                {
+                    ifnames.insert(ifname);
+                }
+                if let Some(d) = Self::destination(r) {
+                    destinations.insert(d);
+                }
+            }
+        }
+        scope
+    }
+
     fn on_link(&self, config: &Config, ifname: &str) -> Scope {
         // Routes and sysctls depend on links and their addresses in ways
         // (gateway reachability, per-interface keys) cheaper to recheck than
@@ -75,35 +120,77 @@ impl KernelController {
         if matches!(self.family, Family::Routes | Family::Sysctls) {
             return Scope::All;
         }
-        let resources = self
-            .resources(config)
-            .filter(|r| self.ifname(config, r).as_deref() == Some(ifname))
-            .map(Resource::id)
-            .collect();
-        Scope::Some {
-            resources,
+        let mut scope = self.scope_of(
+            config,
+            self.resources(config)
+                .filter(|r| self.ifname(config, r).as_deref() == Some(ifname)),
+        );
+        scope.merge(Scope::Some {
+            resources: BTreeSet::new(),
             ifnames: BTreeSet::from([ifname.to_string()]),
+            destinations: BTreeSet::new(),
+        });
+        scope
+    }
+
+    /// Route resources affected by route notifications: routerd's own
+    /// routes (drift, orphans) and any other route to a destination routerd
+    /// wants. Other daemons' routes elsewhere are none of routerd's business.
+    fn on_routes(&self, config: &Config, event: &Event) -> Scope {
+        if event.attributes.get("truncated") == Some(&Value::Bool(true)) {
+            return Scope::All;
         }
+        let wanted: BTreeSet<IpNet> = self
+            .resources(config)
+            .filter_map(Self::destination)
+            .collect();
+        let mut touched = BTreeSet::new();
+        for route in event
+            .attributes
+            .get("routes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(destination) = route
+                .get("destination")
+                .and_then(Value::as_str)
+                .and_then(|d| d.parse::<IpNet>().ok())
+            else {
+                return Scope::All;
+            };
+            let ours = route.get("protocol").and_then(Value::as_u64)
+                == Some(u64::from(routerd_kernel::ROUTERD_PROTO));
+            if ours || wanted.contains(&destination) {
+                touched.insert(destination);
+            }
+        }
+        let mut scope = self.scope_of(
+            config,
+            self.resources(config)
+                .filter(|r| Self::destination(r).is_some_and(|d| touched.contains(&d))),
+        );
+        scope.merge(Scope::Some {
+            resources: BTreeSet::new(),
+            ifnames: BTreeSet::new(),
+            destinations: touched,
+        });
+        scope
     }
 
     /// Resources of the family whose gates or `*From` mention `target`.
     fn gated_on(&self, config: &Config, target: &str) -> Scope {
         let needle = Value::String(target.to_string());
         let prefix = format!("{target}.");
-        let resources = self
-            .resources(config)
-            .filter(|r| {
+        self.scope_of(
+            config,
+            self.resources(config).filter(|r| {
                 let spec = r.spec.to_json();
                 ["when", "dependsOn", "deviceFrom", "gatewayFrom"]
                     .iter()
                     .any(|k| spec.get(*k).is_some_and(|v| mentions(v, &needle, &prefix)))
-            })
-            .map(Resource::id)
-            .collect();
-        Scope::Some {
-            resources,
-            ifnames: BTreeSet::new(),
-        }
+            }),
+        )
     }
 }
 
@@ -170,7 +257,7 @@ impl Controller for KernelController {
                 (scope, drift)
             }
             _ if topic.starts_with("routerd.kernel.route.") && self.family == Family::Routes => {
-                (Scope::All, drift)
+                (self.on_routes(config, event), drift)
             }
             _ => (Scope::none(), Cause::default()),
         }
@@ -211,7 +298,8 @@ impl KernelController {
                 .await
                 .map_err(|e| format!("cannot read the kernel's state: {e}"))?
         };
-        let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+        let mut plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+        crate::reconcile::keep_held(&mut plan, &state);
         let (selected, protected) = select(
             &plan,
             self.family,
@@ -425,9 +513,14 @@ spec:
     }
 
     fn some(resources: &[&str], ifnames: &[&str]) -> Scope {
+        some_with(resources, ifnames, &[])
+    }
+
+    fn some_with(resources: &[&str], ifnames: &[&str], destinations: &[&str]) -> Scope {
         Scope::Some {
             resources: resources.iter().map(|s| s.to_string()).collect(),
             ifnames: ifnames.iter().map(|s| s.to_string()).collect(),
+            destinations: destinations.iter().map(|s| s.parse().unwrap()).collect(),
         }
     }
 
@@ -458,12 +551,36 @@ spec:
             &event("routerd.status.changed", Some("HealthCheck/up"), &[]),
             &g,
         );
-        assert_eq!(scope, some(&["IPv4Route/gated"], &[]));
+        assert_eq!(scope, some_with(&["IPv4Route/gated"], &[], &["10.0.0.0/8"]));
         let (scope, _) = routes.scope(
             &event("routerd.status.changed", Some("Interface/lan"), &[]),
             &g,
         );
         assert!(scope.is_empty());
+    }
+
+    #[test]
+    fn route_notifications_scope_to_routerd_routes_and_wanted_destinations() {
+        let g = generation();
+        let routes = KernelController::new(Family::Routes);
+        let mut e = event("routerd.kernel.route.changed", None, &[]);
+        e.attributes.insert(
+            "routes".into(),
+            serde_json::json!([
+                {"destination": "10.1.0.0/16", "protocol": 2},
+                {"destination": "192.168.99.0/24", "protocol": 186},
+                {"destination": "172.16.0.0/12", "protocol": routerd_kernel::ROUTERD_PROTO},
+            ]),
+        );
+        let (scope, _) = routes.scope(&e, &g);
+        // A foreign route to a wanted destination, and a routerd route (an
+        // orphan, maybe): yes. A BGP route elsewhere: none of routerd's business.
+        assert_eq!(
+            scope,
+            some_with(&["IPv4Route/plain"], &[], &["10.1.0.0/16", "172.16.0.0/12"])
+        );
+        e.attributes.insert("truncated".into(), true.into());
+        assert_eq!(routes.scope(&e, &g).0, Scope::All);
     }
 
     #[test]

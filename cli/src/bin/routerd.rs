@@ -234,7 +234,10 @@ async fn compute(config: &Config) -> Result<(Kernel, Plan, Vec<(String, String)>
         config,
     };
     let state = desired(config, &lookup);
-    let plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+    let mut plan = routerd_kernel::plan(&state.desired, &observed, &ProcSysctl);
+    // Without a running routerd, HealthCheck phases are unknown: resources
+    // gated on them are left as the kernel has them.
+    routerd_actors::reconcile::keep_held(&mut plan, &state);
     Ok((kernel, plan, state.blocked))
 }
 

@@ -68,6 +68,8 @@ pub enum Notification {
         destination: IpNet,
         /// Routing table id.
         table: u32,
+        /// Who added it (rtm_protocol; routerd's is [`crate::ROUTERD_PROTO`]).
+        protocol: u8,
     },
     /// A route was removed.
     RouteRemoved {
@@ -75,6 +77,8 @@ pub enum Notification {
         destination: IpNet,
         /// Routing table id.
         table: u32,
+        /// Who had added it.
+        protocol: u8,
     },
     /// Notifications were lost (socket overflow or a slow consumer): observe
     /// and reconcile everything.
@@ -211,6 +215,7 @@ fn translate(
             Some(Notification::RouteAdded {
                 destination: r.destination,
                 table: r.table,
+                protocol: r.protocol,
             })
         }
         RouteNetlinkMessage::DelRoute(m) => {
@@ -218,6 +223,7 @@ fn translate(
             Some(Notification::RouteRemoved {
                 destination: r.destination,
                 table: r.table,
+                protocol: r.protocol,
             })
         }
         _ => None,
