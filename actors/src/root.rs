@@ -114,7 +114,12 @@ fn supervisor_child(
 }
 
 /// Runs the control plane until a stop is requested or the tree gives up.
-pub async fn serve(options: ServeOptions, initial: Generation) -> Result<(), String> {
+/// `from_file` says the initial generation was just made from the `-c` file.
+pub async fn serve(
+    options: ServeOptions,
+    initial: Generation,
+    from_file: bool,
+) -> Result<(), String> {
     std::fs::create_dir_all(&options.state_dir)
         .map_err(|e| format!("{}: {e}", options.state_dir.display()))?;
     let events = EventLog::open(
@@ -245,6 +250,22 @@ pub async fn serve(options: ServeOptions, initial: Generation) -> Result<(), Str
             .attr("pid", std::process::id()),
     );
 
+    if from_file {
+        let file = rt
+            .options
+            .config_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        bus.publish(
+            NewEvent::new("routerd.config.applied", "ConfigApplied")
+                .message(format!(
+                    "generation {} taken from {file} at start",
+                    generation.number
+                ))
+                .attr("generation", generation.number),
+        );
+    }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut root_handle = root_handle;

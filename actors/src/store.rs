@@ -250,7 +250,17 @@ impl Actor for ConfigStore {
                             "routerd was started without -c; there is no file to reload".into(),
                         )),
                         Some(path) => match std::fs::read_to_string(path) {
-                            Ok(source) => apply(runtime, source, &path.display().to_string()),
+                            Ok(source) => {
+                                let result =
+                                    apply(runtime, source.clone(), &path.display().to_string());
+                                if result.is_ok()
+                                    && let Err(e) =
+                                        remember_file(&runtime.options.state_dir, &source)
+                                {
+                                    tracing::warn!(error = %e, "cannot record the reloaded file");
+                                }
+                                result
+                            }
                             Err(e) => Err(ApplyError::Storage(format!("{}: {e}", path.display()))),
                         },
                     };
@@ -264,39 +274,55 @@ impl Actor for ConfigStore {
     }
 }
 
-/// Stores the config routerd starts with, if it differs from the latest
-/// stored generation; returns the generation to start from.
+/// The copy of the `-c` file as routerd last took it in: a restart
+/// compares the file with this, not with the newest generation, so a config
+/// applied through the API is not reverted by an unchanged file.
+const FROM_FILE: &str = "from-file.yaml";
+
+/// Records that `source` (the `-c` file's content) has been taken in.
+pub fn remember_file(state_dir: &Path, source: &str) -> std::io::Result<()> {
+    let dir = state_dir.join("config");
+    std::fs::create_dir_all(&dir)?;
+    write_atomic(&dir.join(FROM_FILE), source.as_bytes())
+}
+
+/// The generation routerd starts with, and whether the `-c` file made a new
+/// one. The file becomes a new generation only if it changed since routerd
+/// last took it in; otherwise the newest stored generation (perhaps applied
+/// through the API since) is served.
 pub fn initial_generation(
     state_dir: &Path,
     start_with: Option<(Config, String)>,
-) -> std::io::Result<Generation> {
+) -> std::io::Result<(Generation, bool)> {
     let latest = load_latest(state_dir);
     let Some((config, source)) = start_with else {
-        return Ok(latest.unwrap_or_else(Generation::empty));
+        return Ok((latest.unwrap_or_else(Generation::empty), false));
     };
-    if let Some(latest) = latest {
-        if latest.config == config {
-            return Ok(latest);
-        }
-        let number = latest.number + 1;
-        persist(&state_dir.join("config"), number, &source)?;
-        return Ok(Generation {
+    let seen = std::fs::read_to_string(state_dir.join("config").join(FROM_FILE)).ok();
+    if let Some(latest) = &latest
+        && (seen.as_deref() == Some(source.as_str()) || latest.config == config)
+    {
+        remember_file(state_dir, &source)?;
+        return Ok((latest.clone(), false));
+    }
+    // A damaged `current` must not restart numbering below generations that
+    // exist on disk.
+    let number = latest
+        .as_ref()
+        .map_or(0, |l| l.number)
+        .max(highest_on_disk(&state_dir.join("config")))
+        + 1;
+    persist(&state_dir.join("config"), number, &source)?;
+    remember_file(state_dir, &source)?;
+    Ok((
+        Generation {
             number,
             config,
             source,
             applied_at: now_rfc3339(),
-        });
-    }
-    // A damaged `current` must not restart numbering below generations that
-    // exist on disk.
-    let number = highest_on_disk(&state_dir.join("config")) + 1;
-    persist(&state_dir.join("config"), number, &source)?;
-    Ok(Generation {
-        number,
-        config,
-        source,
-        applied_at: now_rfc3339(),
-    })
+        },
+        true,
+    ))
 }
 
 fn highest_on_disk(dir: &Path) -> u64 {

@@ -588,6 +588,34 @@ fn generations_go_through_the_api_and_survive_a_crash() {
     // The healthcheck daemon left running by the killed routerd was adopted.
     let adopted = lab.events("routerd.daemon.healthcheck-peer.adopted");
     assert_eq!(adopted.len(), 1, "{adopted:?}");
+
+    // Restarted with its unchanged -c file (as systemd does), routerd keeps
+    // the generation applied through the API...
+    let old = lab.routerd.take().expect("routerd");
+    old.kill9();
+    old.wait_exit(DEADLINE);
+    lab.serve(Some(&config), &[], &[]);
+    assert_eq!(lab.get("/v1/config")["generation"], 2);
+    lab.wait_settled();
+    assert!(
+        lab.router
+            .ip("route show 172.20.0.0/16")
+            .contains("metric 50")
+    );
+    // ...and takes the file in only once it has changed.
+    std::fs::write(&config, lab_config("").replace("mtu: 1400", "mtu: 1450")).unwrap();
+    let old = lab.routerd.take().expect("routerd");
+    old.kill9();
+    old.wait_exit(DEADLINE);
+    lab.serve(Some(&config), &[], &[]);
+    assert_eq!(lab.get("/v1/config")["generation"], 3);
+    time_until("the file's MTU to be applied", || {
+        lab.router
+            .ip("link show r0")
+            .contains("mtu 1450")
+            .then_some(())
+    });
+    assert!(!lab.events("routerd.config.applied").is_empty());
 }
 
 #[test]

@@ -385,19 +385,20 @@ fn run_serve(options: ServeOptions) -> Result<ExitCode> {
         },
         None => None,
     };
-    let initial = initial_generation(&options.state_dir, start_with).with_context(|| {
-        format!(
-            "cannot store the config under {}",
-            options.state_dir.display()
-        )
-    })?;
+    let (initial, from_file) =
+        initial_generation(&options.state_dir, start_with).with_context(|| {
+            format!(
+                "cannot store the config under {}",
+                options.state_dir.display()
+            )
+        })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let _telemetry = routerd_contract::telemetry::init("routerd");
-    match runtime.block_on(serve(options, initial)) {
+    match runtime.block_on(serve(options, initial, from_file)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("routerd: {e}");
