@@ -283,7 +283,7 @@ const FROM_FILE: &str = "from-file.yaml";
 pub fn remember_file(state_dir: &Path, source: &str) -> std::io::Result<()> {
     let dir = state_dir.join("config");
     std::fs::create_dir_all(&dir)?;
-    write_atomic(&dir.join(FROM_FILE), source.as_bytes())
+    write_atomic(dir.join(FROM_FILE), source.as_bytes())
 }
 
 /// The generation routerd starts with, and whether the `-c` file made a new
