@@ -432,7 +432,12 @@ async fn post_daemon_command(
         Ok(ractor::rpc::CallResult::Success(Ok(detail))) => {
             Json(json!({ "command": command, "result": "done", "detail": detail })).into_response()
         }
-        Ok(ractor::rpc::CallResult::Success(Err(e))) => error(StatusCode::BAD_GATEWAY, e),
+        Ok(ractor::rpc::CallResult::Success(Err(crate::daemon::RelayError::NotRunning(e)))) => {
+            error(StatusCode::CONFLICT, e)
+        }
+        Ok(ractor::rpc::CallResult::Success(Err(crate::daemon::RelayError::Failed(e)))) => {
+            error(StatusCode::BAD_GATEWAY, e)
+        }
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the supervisor of `{name}` is not answering"),

@@ -140,7 +140,7 @@ pub struct ControllerState {
     runtime: Arc<Runtime>,
     slot: Slot<ControllerMsg>,
     subscriptions: Vec<u64>,
-    resync: Option<tokio::task::JoinHandle<()>>,
+    resync: Option<crate::task::Task>,
     pending: Option<(Scope, Cause)>,
     scheduled: bool,
     failures: u32,
@@ -173,10 +173,9 @@ impl<C: Controller> Actor for ControllerActor<C> {
         // Every incarnation starts by reconciling everything: whatever
         // happened while it was down is caught up.
         myself.cast(ControllerMsg::Reconcile)?;
-        let resync = self
-            .controller
-            .resync_every()
-            .map(|period| myself.send_interval(period, || ControllerMsg::Resync));
+        let resync = self.controller.resync_every().map(|period| {
+            crate::task::Task::adopt(myself.send_interval(period, || ControllerMsg::Resync))
+        });
         Ok(ControllerState {
             runtime: args.runtime,
             slot: args.slot,
@@ -206,9 +205,8 @@ impl<C: Controller> Actor for ControllerActor<C> {
         for id in state.subscriptions.drain(..) {
             state.runtime.bus.unsubscribe(id);
         }
-        if let Some(resync) = state.resync.take() {
-            resync.abort();
-        }
+        // Dropping the task stops the timer.
+        state.resync = None;
         state.slot.clear(&myself);
         Ok(())
     }

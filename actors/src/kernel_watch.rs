@@ -11,7 +11,6 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use routerd_contract::NewEvent;
 use routerd_kernel::Notification;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::runtime::Runtime;
@@ -37,7 +36,9 @@ pub struct KernelWatcher;
 
 /// Its state: the task reading notifications.
 pub struct WatchState {
-    task: JoinHandle<()>,
+    // Held, not just spawned: ractor skips post_stop when an actor panics,
+    // and the reader must die with its actor either way.
+    _task: crate::task::Task,
 }
 
 impl Actor for KernelWatcher {
@@ -61,7 +62,7 @@ impl Actor for KernelWatcher {
         runtime
             .bus
             .signal(NewEvent::new("routerd.kernel.resync", "WatchStarted"));
-        let task = tokio::spawn(async move {
+        let task = crate::task::Task::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
@@ -75,16 +76,7 @@ impl Actor for KernelWatcher {
             }
             let _ = myself.cast(WatchMsg::Ended);
         });
-        Ok(WatchState { task })
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<WatchMsg>,
-        state: &mut WatchState,
-    ) -> Result<(), ActorProcessingErr> {
-        state.task.abort();
-        Ok(())
+        Ok(WatchState { _task: task })
     }
 
     async fn handle(

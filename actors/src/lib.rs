@@ -21,6 +21,7 @@ pub mod slot;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod task;
 pub mod trace;
 
 pub use root::serve;

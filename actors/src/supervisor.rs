@@ -24,28 +24,18 @@ use crate::trace::{Traced, message_span, start_span};
 pub type StartFn =
     Arc<dyn Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync>;
 
-/// When a child is restarted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    /// Always: failures and unexpected normal exits.
-    Permanent,
-    /// Only after a failure.
-    Transient,
-}
-
-/// A child the supervisor keeps running.
+/// A child the supervisor keeps running: it is restarted after a failure
+/// and after any exit it did not ask for.
 #[derive(Clone)]
 pub struct ChildSpec {
     /// Unique among the supervisor's children.
     pub name: String,
     /// Starts the child.
     pub start: StartFn,
-    /// Restart policy.
-    pub restart: Restart,
 }
 
 impl ChildSpec {
-    /// A permanent child started by `start`.
+    /// A child started by `start`.
     pub fn permanent<F>(name: impl Into<String>, start: F) -> Self
     where
         F: Fn(ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync + 'static,
@@ -53,7 +43,6 @@ impl ChildSpec {
         ChildSpec {
             name: name.into(),
             start: Arc::new(start),
-            restart: Restart::Permanent,
         }
     }
 }
@@ -150,8 +139,6 @@ pub enum SupervisorMsg {
     Remove(String, Option<RpcReplyPort<()>>),
     /// Report the children.
     Children(RpcReplyPort<Vec<ChildInfo>>),
-    /// The current incarnation of a child.
-    Lookup(String, RpcReplyPort<Option<ActorCell>>),
 }
 
 impl Traced for SupervisorMsg {
@@ -161,7 +148,6 @@ impl Traced for SupervisorMsg {
             SupervisorMsg::Add(..) => "Add",
             SupervisorMsg::Remove(..) => "Remove",
             SupervisorMsg::Children(_) => "Children",
-            SupervisorMsg::Lookup(..) => "Lookup",
         }
     }
 }
@@ -297,15 +283,6 @@ impl Actor for Supervisor {
                     let _ = reply.send(infos);
                     Ok(())
                 }
-                SupervisorMsg::Lookup(name, reply) => {
-                    let cell = state
-                        .children
-                        .iter()
-                        .find(|c| c.spec.name == name)
-                        .and_then(|c| c.cell.clone());
-                    let _ = reply.send(cell);
-                    Ok(())
-                }
             }
         }
         .instrument(span)
@@ -321,13 +298,6 @@ impl Actor for Supervisor {
         let (cell, error) = match event {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                let Some(i) = state.child_of(&cell) else {
-                    return Ok(());
-                };
-                if state.children[i].spec.restart == Restart::Transient {
-                    state.children[i].cell = None;
-                    return Ok(());
-                }
                 let reason = reason.unwrap_or_else(|| "stopped".into());
                 (cell, format!("exited unexpectedly: {reason}"))
             }
@@ -377,7 +347,9 @@ async fn child_failed(
         return Err(message.into());
     }
     let stable = now.duration_since(child.started) >= policy.stable_after;
-    child.backoff = if stable || child.restarts == 0 {
+    // The first failure in the window restarts quickly; repeated failures
+    // (restarts that fail count too) back off.
+    child.backoff = if stable || child.window.len() <= 1 {
         policy.backoff_initial
     } else {
         (child.backoff * 2).min(policy.backoff_max)

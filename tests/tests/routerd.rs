@@ -678,3 +678,72 @@ fn a_restarted_routerd_keeps_routes_gated_on_a_health_check() {
             .then_some(())
     });
 }
+
+#[test]
+fn daemon_commands_through_routerd_do_what_they_say() {
+    let mut lab = Lab::new("dcmd");
+    let config = lab.write_config("routerd.yaml", &lab_config(""));
+    lab.serve(Some(&config), &[], &[]);
+    lab.wait_settled();
+    let pid = lab.daemon_pid("healthcheck-peer").expect("pid");
+
+    // renew probes now and answers with the result.
+    let renew = lab.ctl(&["daemon", "command", "healthcheck-peer", "renew"]);
+    assert!(renew.contains("\"result\": \"done\""), "{renew}");
+
+    // stop stops it, and it stays stopped: routerd does not restart it.
+    lab.ctl(&["daemon", "command", "healthcheck-peer", "stop"]);
+    wait_until("the daemon to exit", DEADLINE, || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    wait_until("routerd to report it stopped", DEADLINE, || {
+        let v = lab.get("/v1/daemons/healthcheck-peer");
+        (v["supervisor"]["state"] == "Stopped").then_some(())
+    });
+    assert!(
+        !lab.events("routerd.daemon.healthcheck-peer.stopped")
+            .is_empty()
+    );
+    // A command it cannot carry out now answers 409 with why.
+    let (code, body) = curl(
+        &lab.socket(),
+        "POST",
+        "/v1/daemons/healthcheck-peer/commands/reload",
+        None,
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("renew starts it"), "{body}");
+    assert!(lab.daemon_pid("healthcheck-peer").is_none());
+
+    // renew starts it again.
+    lab.ctl(&["daemon", "command", "healthcheck-peer", "renew"]);
+    wait_until("the daemon to run again", DEADLINE, || {
+        let v = lab.get("/v1/daemons/healthcheck-peer");
+        (v["supervisor"]["state"] == "Running").then_some(())
+    });
+
+    // Removing the HealthCheck from the config retires its daemon for good.
+    let pid = lab.daemon_pid("healthcheck-peer").expect("pid");
+    let without = lab.write_config(
+        "without.yaml",
+        &lab_config("")
+            .split("    - apiVersion: net.routerd.net/v1alpha1\n      kind: HealthCheck")
+            .next()
+            .unwrap()
+            .to_string(),
+    );
+    let applied = lab.ctl(&["apply", "-c", &without.display().to_string()]);
+    assert!(applied.contains("- HealthCheck/peer"), "{applied}");
+    wait_until("the retired daemon to be gone", DEADLINE, || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    wait_until("routerd to forget it", DEADLINE, || {
+        let v = lab.get("/v1/daemons");
+        v["items"].as_array()?.is_empty().then_some(())
+    });
+    assert!(
+        !lab.state_dir()
+            .join("daemons/healthcheck-peer/pid")
+            .exists()
+    );
+}

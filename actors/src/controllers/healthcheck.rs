@@ -3,7 +3,7 @@
 //! supervisors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -15,12 +15,12 @@ use routerd_contract::Event;
 use serde_json::{Value, json};
 
 use crate::controller::{Cause, Controller};
-use crate::daemon::{DaemonArgs, DaemonMsg, DaemonSpec, DaemonSupervisor};
+use crate::daemon::{DaemonArgs, DaemonMsg, DaemonSpec, DaemonSupervisor, SharedSpec};
 use crate::gate::{ConfigLookup, when_blocks};
 use crate::reconcile::{Scope, ifname_of};
 use crate::runtime::{Generation, Runtime};
 use crate::slot::Slot;
-use crate::supervisor::{ChildSpec, Restart, SupervisorMsg};
+use crate::supervisor::{ChildSpec, SupervisorMsg};
 
 /// Daemon names of health checks start with this.
 const PREFIX: &str = "healthcheck-";
@@ -82,11 +82,18 @@ impl Controller for HealthCheckController {
     }
 
     fn topics(&self) -> Vec<&'static str> {
-        vec!["routerd.config.applied", "routerd.status.changed"]
+        // A restarted daemon-supervisors starts empty: re-add the daemons
+        // (they kept running and are adopted).
+        vec![
+            "routerd.config.applied",
+            "routerd.status.changed",
+            "routerd.actor.daemon-supervisors.restarted",
+        ]
     }
 
     fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause) {
         let relevant = event.topic == "routerd.config.applied"
+            || event.topic == "routerd.actor.daemon-supervisors.restarted"
             || event.resource.as_deref().is_some_and(|target| {
                 generation.config.of_kind::<HealthCheck>().any(|(_, s)| {
                     s.when.as_ref().is_some_and(|w| {
@@ -221,22 +228,22 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
 
 fn daemon_child(runtime: Arc<Runtime>, spec: DaemonSpec, slot: Slot<DaemonMsg>) -> ChildSpec {
     let name = spec.name.clone();
-    ChildSpec {
-        name,
-        restart: Restart::Permanent,
-        start: Arc::new(move |sup| {
-            let args = DaemonArgs {
-                runtime: runtime.clone(),
-                spec: spec.clone(),
-                slot: slot.clone(),
-            };
-            async move {
-                let (actor, _) = Actor::spawn_linked(None, DaemonSupervisor, args, sup).await?;
-                Ok(actor.get_cell())
-            }
-            .boxed()
-        }),
-    }
+    // The start closure reads the spec through this cell, which the
+    // DaemonSupervisor keeps current: a restart after a crash starts from
+    // the newest config, not the one the child was added with.
+    let spec: SharedSpec = Arc::new(Mutex::new(spec));
+    ChildSpec::permanent(name, move |sup| {
+        let args = DaemonArgs {
+            runtime: runtime.clone(),
+            spec: spec.clone(),
+            slot: slot.clone(),
+        };
+        async move {
+            let (actor, _) = Actor::spawn_linked(None, DaemonSupervisor, args, sup).await?;
+            Ok(actor.get_cell())
+        }
+        .boxed()
+    })
 }
 
 /// Tells gated resources that a check's phase changed.
