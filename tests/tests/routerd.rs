@@ -729,8 +729,7 @@ fn daemon_commands_through_routerd_do_what_they_say() {
         &lab_config("")
             .split("    - apiVersion: net.routerd.net/v1alpha1\n      kind: HealthCheck")
             .next()
-            .unwrap()
-            .to_string(),
+            .unwrap(),
     );
     let applied = lab.ctl(&["apply", "-c", &without.display().to_string()]);
     assert!(applied.contains("- HealthCheck/peer"), "{applied}");
