@@ -724,13 +724,12 @@ fn daemon_commands_through_routerd_do_what_they_say() {
 
     // Removing the HealthCheck from the config retires its daemon for good.
     let pid = lab.daemon_pid("healthcheck-peer").expect("pid");
-    let without = lab.write_config(
-        "without.yaml",
-        &lab_config("")
-            .split("    - apiVersion: net.routerd.net/v1alpha1\n      kind: HealthCheck")
-            .next()
-            .unwrap(),
-    );
+    let full = lab_config("");
+    let without_check = full
+        .split("    - apiVersion: net.routerd.net/v1alpha1\n      kind: HealthCheck")
+        .next()
+        .unwrap();
+    let without = lab.write_config("without.yaml", without_check);
     let applied = lab.ctl(&["apply", "-c", &without.display().to_string()]);
     assert!(applied.contains("- HealthCheck/peer"), "{applied}");
     wait_until("the retired daemon to be gone", DEADLINE, || {
