@@ -28,6 +28,7 @@ use crate::kernel_watch::KernelWatcher;
 use crate::reconcile::Family;
 use crate::runtime::{Generation, Runtime, ServeOptions, Shutdown};
 use crate::slot::Slot;
+use crate::status::Statuses;
 use crate::store::{ConfigStore, StoreArgs};
 use crate::supervisor::{ChildSpec, Notice, Observer, Policy, Supervisor, SupervisorArgs};
 
@@ -136,7 +137,15 @@ pub async fn serve(
         options,
         bus: bus.clone(),
         config,
-        statuses: Default::default(),
+        statuses: Statuses::with_notifier({
+            let bus = bus.clone();
+            Arc::new(move |id: &str| {
+                bus.signal(
+                    NewEvent::new("routerd.status.changed", "StatusChanged")
+                        .resource(id.to_string()),
+                )
+            })
+        }),
         kernel,
         store: Slot::new(),
         controllers: Slot::new(),

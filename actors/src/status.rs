@@ -44,10 +44,16 @@ pub struct ResourceStatus {
     pub updated: String,
 }
 
+/// Called with the resource id whenever its phase changes.
+pub type PhaseNotifier = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// Every resource's status, shared by the actors of one routerd.
 #[derive(Clone, Default)]
 pub struct Statuses {
     inner: Arc<RwLock<BTreeMap<String, ResourceStatus>>>,
+    /// Resources gated on a phase must hear of every change of it, whoever
+    /// made it; the one place that changes phases tells them.
+    notify: Option<PhaseNotifier>,
 }
 
 /// Now, as RFC 3339 with milliseconds.
@@ -56,8 +62,36 @@ pub fn now_rfc3339() -> String {
 }
 
 impl Statuses {
+    /// Statuses that call `notify` on every phase change.
+    pub fn with_notifier(notify: PhaseNotifier) -> Statuses {
+        Statuses {
+            inner: Default::default(),
+            notify: Some(notify),
+        }
+    }
+
+    fn changed(&self, id: &str) {
+        if let Some(notify) = &self.notify {
+            notify(id);
+        }
+    }
+
     /// Sets a resource's phase and message; returns the transition if the phase changed.
     pub fn set_phase(
+        &self,
+        id: &str,
+        phase: &str,
+        reason: &str,
+        message: Option<String>,
+    ) -> Option<Transition> {
+        let transition = self.write_phase(id, phase, reason, message);
+        if transition.is_some() {
+            self.changed(id);
+        }
+        transition
+    }
+
+    fn write_phase(
         &self,
         id: &str,
         phase: &str,
@@ -93,16 +127,22 @@ impl Statuses {
         phase: &str,
         transition: Option<Transition>,
     ) -> bool {
-        let Ok(mut map) = self.inner.write() else {
-            return false;
+        let changed = {
+            let Ok(mut map) = self.inner.write() else {
+                return false;
+            };
+            let status = map.entry(id.to_string()).or_default();
+            status.updated = now_rfc3339();
+            status.message = None;
+            let changed = status.phase != phase;
+            status.phase = phase.to_string();
+            if transition.is_some() {
+                status.last_transition = transition;
+            }
+            changed
         };
-        let status = map.entry(id.to_string()).or_default();
-        status.updated = now_rfc3339();
-        status.message = None;
-        let changed = status.phase != phase;
-        status.phase = phase.to_string();
-        if transition.is_some() {
-            status.last_transition = transition;
+        if changed {
+            self.changed(id);
         }
         changed
     }

@@ -136,14 +136,9 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     for (r, spec) in config.of_kind::<HealthCheck>() {
         let id = r.id();
         if spec.enabled == Some(false) {
-            if let Some(t) = runtime.statuses.set_phase(
-                &id,
-                "Disabled",
-                "Disabled",
-                Some("enabled: false".into()),
-            ) {
-                signal_status(runtime, &id, &t);
-            }
+            runtime
+                .statuses
+                .set_phase(&id, "Disabled", "Disabled", Some("enabled: false".into()));
             continue;
         }
         if let Some(gate) = when_blocks(spec.when.as_ref(), &lookup) {
@@ -151,12 +146,10 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             if gate.unknown && runtime.daemon_slot(&name).is_some() {
                 // Undecided yet: a running check keeps running.
                 held.insert(name);
-            } else if let Some(t) =
+            } else {
                 runtime
                     .statuses
-                    .set_phase(&id, "Pending", "Gated", Some(gate.reason))
-            {
-                signal_status(runtime, &id, &t);
+                    .set_phase(&id, "Pending", "Gated", Some(gate.reason));
             }
             continue;
         }
@@ -244,13 +237,4 @@ fn daemon_child(runtime: Arc<Runtime>, spec: DaemonSpec, slot: Slot<DaemonMsg>) 
         }
         .boxed()
     })
-}
-
-/// Tells gated resources that a check's phase changed.
-fn signal_status(runtime: &Runtime, id: &str, transition: &crate::status::Transition) {
-    runtime.bus.signal(
-        routerd_contract::NewEvent::new("routerd.status.changed", "StatusChanged")
-            .resource(id.to_string())
-            .attr("to", transition.to.clone()),
-    );
 }

@@ -366,9 +366,6 @@ impl KernelController {
                         .attr("from", t.from)
                         .attr("to", t.to),
                 );
-                runtime.bus.signal(
-                    NewEvent::new("routerd.status.changed", "StatusChanged").resource(id.clone()),
-                );
             }
         }
         let known: BTreeSet<String> = config.resources.iter().map(Resource::id).collect();

@@ -733,16 +733,10 @@ fn apply_status(state: &mut DaemonState, envelope: StatusEnvelope) {
         })
     });
     state.runtime.statuses.set_fields(&resource, fields);
-    if state
+    state
         .runtime
         .statuses
-        .set_reported_phase(&resource, &envelope.phase, transition)
-    {
-        state
-            .runtime
-            .bus
-            .signal(NewEvent::new("routerd.status.changed", "StatusChanged").resource(resource));
-    }
+        .set_reported_phase(&resource, &envelope.phase, transition);
 }
 
 /// Follows the daemon's events onto the bus, resuming after the last one
