@@ -344,6 +344,7 @@ start_routerd() {
   # setsid + nohup: routerd outlives this script and the terminal.
   ip netns exec "$NS_R1" setsid nohup "$(bin_dir)/routerd" serve \
     -c "$config" --state-dir "$STATE_DIR" --socket "$SOCKET" \
+    --sysctl-dir "$STATE_DIR/sysctl.d" \
     </dev/null >>"$LOG" 2>&1 &
   pid=$!
   echo "$pid" >"$RUN_DIR/routerd.pid"

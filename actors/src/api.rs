@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use routerd_config::{Diagnostics, load_str};
+use routerd_config::Diagnostics;
 use routerd_contract::server::{
     Command, CommandOutcome, Daemon, DaemonStatus, Health, ServerInfo, bind_unix, contract_router,
     serve_listener,
@@ -226,7 +226,7 @@ async fn post_validate(Query(q): Query<LabelQuery>, body: axum::body::Bytes) -> 
         Err(r) => return *r,
     };
     let label = q.file.unwrap_or_else(|| "request".into());
-    match load_str(&label, &text) {
+    match crate::store::load_off_runtime(label, text).await.1 {
         Ok(loaded) => {
             Json(json!({ "valid": true, "diagnostics": loaded.warnings.0 })).into_response()
         }
@@ -244,7 +244,7 @@ async fn post_plan(
         Err(r) => return *r,
     };
     let label = q.file.unwrap_or_else(|| "request".into());
-    let loaded = match load_str(&label, &text) {
+    let loaded = match crate::store::load_off_runtime(label, text).await.1 {
         Ok(l) => l,
         Err(d) => return invalid(&d),
     };

@@ -55,6 +55,13 @@ impl Shared {
         }
     }
 
+    fn persist_all(&self, events: Vec<NewEvent>) {
+        match self.log.append_batch(events) {
+            Ok(events) => events.iter().for_each(|e| self.deliver(e)),
+            Err(e) => tracing::error!(error = %e, "cannot persist events"),
+        }
+    }
+
     fn forward(&self, event: Event) {
         match self.log.append_foreign(event) {
             Ok(event) => self.deliver(&event),
@@ -86,6 +93,18 @@ impl Bus {
         if let Err(BusMsg::Publish(event)) = self.send(BusMsg::Publish(event)).map_err(|m| *m) {
             // The bus actor is restarting: keep the event anyway.
             self.shared.persist(event);
+        }
+    }
+
+    /// Publishes and persists several events with one disk flush.
+    pub fn publish_all(&self, events: Vec<NewEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Err(BusMsg::PublishAll(events)) =
+            self.send(BusMsg::PublishAll(events)).map_err(|m| *m)
+        {
+            self.shared.persist_all(events);
         }
     }
 
@@ -148,6 +167,8 @@ fn transient(event: NewEvent) -> Event {
 pub enum BusMsg {
     /// Persist and deliver.
     Publish(NewEvent),
+    /// Persist (one flush) and deliver.
+    PublishAll(Vec<NewEvent>),
     /// Deliver only.
     Signal(NewEvent),
     /// Persist a daemon's event and deliver it.
@@ -160,6 +181,7 @@ impl Traced for BusMsg {
     fn name(&self) -> &'static str {
         match self {
             BusMsg::Publish(_) => "Publish",
+            BusMsg::PublishAll(_) => "PublishAll",
             BusMsg::Signal(_) => "Signal",
             BusMsg::Forward(_) => "Forward",
             BusMsg::Noop => "Noop",
@@ -170,7 +192,7 @@ impl Traced for BusMsg {
         match self {
             BusMsg::Publish(e) | BusMsg::Signal(e) => e.resource.clone(),
             BusMsg::Forward(e) => e.resource.clone(),
-            BusMsg::Noop => None,
+            BusMsg::PublishAll(_) | BusMsg::Noop => None,
         }
     }
 }
@@ -212,6 +234,7 @@ impl Actor for EventBus {
         async move {
             match msg {
                 BusMsg::Publish(event) => bus.shared.persist(event),
+                BusMsg::PublishAll(events) => bus.shared.persist_all(events),
                 BusMsg::Signal(event) => bus.shared.deliver(&transient(event)),
                 BusMsg::Forward(event) => bus.shared.forward(event),
                 BusMsg::Noop => {}

@@ -253,6 +253,8 @@ impl<C: Controller> ControllerActor<C> {
                     },
                     Duration::ZERO,
                 );
+                // Now, even if a retry is already scheduled further out.
+                let _ = myself.cast(ControllerMsg::Reconcile);
             }
             ControllerMsg::Reconcile => {
                 state.scheduled = false;

@@ -158,8 +158,42 @@ pub fn diff(old: &Config, new: &Config) -> (Vec<String>, Vec<String>, Vec<String
     (added, removed, modified)
 }
 
-fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOutcome, ApplyError> {
-    let loaded = load_str(label, &source).map_err(ApplyError::Invalid)?;
+/// Loads a config off the async workers: a big or hostile document must not
+/// stall drift repair and daemon supervision while it is parsed.
+pub async fn load_off_runtime(
+    label: String,
+    source: String,
+) -> (String, Result<routerd_config::Loaded, Diagnostics>) {
+    match tokio::task::spawn_blocking(move || {
+        let loaded = load_str(&label, &source);
+        (source, loaded)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => (
+            String::new(),
+            Err(internal(&format!("the config loader failed: {e}"))),
+        ),
+    }
+}
+
+fn internal(message: &str) -> Diagnostics {
+    let mut d = Diagnostics::default();
+    d.0.push(routerd_config::Diagnostic {
+        file: String::new(),
+        pos: routerd_config::yaml::Pos { line: 1, col: 1 }.into(),
+        resource: None,
+        path: String::new(),
+        severity: routerd_config::Severity::Error,
+        message: message.to_string(),
+    });
+    d
+}
+
+async fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOutcome, ApplyError> {
+    let (source, loaded) = load_off_runtime(label.to_string(), source).await;
+    let loaded = loaded.map_err(ApplyError::Invalid)?;
     let warnings = loaded.warnings.0.iter().map(|d| d.to_string()).collect();
     let current = runtime.generation();
     if current.number > 0 && current.config == loaded.config {
@@ -242,7 +276,7 @@ impl Actor for ConfigStore {
                     label,
                     reply,
                 } => {
-                    let _ = reply.send(apply(runtime, source, &label));
+                    let _ = reply.send(apply(runtime, source, &label).await);
                 }
                 StoreMsg::Reload(reply) => {
                     let result = match &runtime.options.config_path {
@@ -252,7 +286,8 @@ impl Actor for ConfigStore {
                         Some(path) => match std::fs::read_to_string(path) {
                             Ok(source) => {
                                 let result =
-                                    apply(runtime, source.clone(), &path.display().to_string());
+                                    apply(runtime, source.clone(), &path.display().to_string())
+                                        .await;
                                 if result.is_ok()
                                     && let Err(e) =
                                         remember_file(&runtime.options.state_dir, &source)

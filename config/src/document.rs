@@ -521,15 +521,19 @@ impl<'s> Loader<'s> {
     }
 
     fn check_refs(&mut self, parsed: &[Parsed<'_>], refs: &[PendingRef]) {
+        let index: std::collections::HashSet<(&str, &str)> = parsed
+            .iter()
+            .map(|p| (p.entry.kind, p.name.as_str()))
+            .collect();
         for r in refs {
             let kinds: Vec<&str> = if r.alternatives.is_empty() {
                 vec![r.target.kind.as_str()]
             } else {
                 r.alternatives.to_vec()
             };
-            let exists = parsed
+            let exists = kinds
                 .iter()
-                .any(|p| kinds.contains(&p.entry.kind) && p.name == r.target.name);
+                .any(|k| index.contains(&(*k, r.target.name.as_str())));
             if exists {
                 continue;
             }

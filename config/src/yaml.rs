@@ -408,6 +408,7 @@ impl<'a> Builder<'a> {
             Event::MappingStart(anchor, tag) => {
                 self.reject_tag(tag.as_deref(), pos, "map")?;
                 let mut entries: Vec<(Key, Node)> = Vec::new();
+                let mut seen: HashMap<String, Pos> = HashMap::new();
                 loop {
                     let (event, key_pos) = self.next()?;
                     if matches!(event, Event::MappingEnd) {
@@ -421,15 +422,18 @@ impl<'a> Builder<'a> {
                     if name == "<<" {
                         return Err(self.error(key_pos, "YAML merge keys (<<) are not supported"));
                     }
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                    // A set per mapping: a linear search would make a
+                    // mapping with many keys quadratic to parse.
+                    if let Some(first) = seen.get(&name) {
                         return Err(self.error(
                             key_pos,
                             format!(
                                 "duplicate key `{name}` (first defined at line {})",
-                                first.pos.line
+                                first.line
                             ),
                         ));
                     }
+                    seen.insert(name.clone(), key_pos);
                     let (event, value_pos) = self.next()?;
                     let value = self.node(event, value_pos, depth + 1)?;
                     entries.push((Key { name, pos: key_pos }, value));

@@ -138,7 +138,30 @@ impl Netns {
     pub fn spawn(&self, argv: &[&str], env: &[(&str, &str)]) -> Process {
         let mut cmd = self.exec_command(argv);
         cmd.envs(env.iter().copied());
-        Process::start(cmd, argv, &self.name)
+        let process = Process::start(cmd, argv, &self.name);
+        self.wait_joined(process.pid());
+        process
+    }
+
+    /// Waits (bounded) until `pid` is inside this namespace. `ip netns exec`
+    /// joins it only after it started; a teardown in between would find the
+    /// namespace empty, delete it, and leave the process running outside
+    /// anything the harness cleans up.
+    fn wait_joined(&self, pid: u32) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(ns) = std::fs::metadata(self.path()) else {
+            return;
+        };
+        let want = format!("net:[{}]", ns.ino());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            match std::fs::read_link(format!("/proc/{pid}/ns/net")) {
+                Ok(link) if link.to_string_lossy() == want => return,
+                Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+                // Gone already: nothing to wait for.
+                Err(_) => return,
+            }
+        }
     }
 
     fn exec_command(&self, argv: &[&str]) -> Command {

@@ -68,6 +68,9 @@ fn serve_applies_the_config_reports_it_and_repairs_drift() {
             .then_some(())
     });
     eprintln!("address repaired after {took:?}");
+    // The acceptance figure, with a wide margin over the ~20 ms that
+    // deploy/bench.sh measures: deadlines here must hold on a loaded CI box.
+    assert!(took < Duration::from_secs(1), "repair took {took:?}");
     let repaired = lab.events("routerd.ipv4staticaddress.lan-v4.repaired");
     assert!(!repaired.is_empty(), "no repair event");
     assert_eq!(repaired[0]["reason"], "DriftRepaired");
@@ -80,9 +83,12 @@ fn serve_applies_the_config_reports_it_and_repairs_drift() {
         (link.contains(",UP") && route.contains("via 192.0.2.2")).then_some(())
     });
 
-    // describe shows the health check's phase and last transition.
-    let describe = lab.ctl(&["describe", "healthcheck", "peer"]);
-    assert!(describe.contains("Phase:    Healthy"), "{describe}");
+    // describe shows the health check's phase and last transition (the
+    // check may have seen the link down meanwhile: wait for it to recover).
+    let describe = wait_until("the check to be Healthy again", DEADLINE, || {
+        let d = lab.ctl(&["describe", "healthcheck", "peer"]);
+        d.contains("Phase:    Healthy").then_some(d)
+    });
     // The check may first have seen the link still down (Unhealthy).
     assert!(
         describe.lines().any(|l| l.starts_with("Last transition: ")
@@ -110,6 +116,13 @@ fn serve_applies_the_config_reports_it_and_repairs_drift() {
             "{table}"
         );
     }
+    // A sysctl changed behind routerd's back is put back: the kernel sends
+    // no notification for sysctls, so this rides on the periodic re-check.
+    lab.router.set_sysctl("net.ipv4.ip_forward", "0");
+    wait_until("the sysctl to be restored", Duration::from_secs(30), || {
+        (lab.router.sysctl("net.ipv4.ip_forward").trim() == "1").then_some(())
+    });
+
     let yaml = lab.ctl(&["get", "ipv4staticaddress", "lan-v4", "-o", "yaml"]);
     assert!(yaml.contains("address: 192.0.2.1/24"), "{yaml}");
 }
@@ -139,6 +152,8 @@ fn a_killed_healthcheck_daemon_is_back_within_seconds_and_routerd_keeps_serving(
         (pid != old && curl(&socket, "GET", "/v1/healthz", None).0 == 200).then_some(())
     });
     eprintln!("healthcheck daemon back {back:?} after kill -9");
+    // The acceptance figure (bench measures a few ms).
+    assert!(back < Duration::from_secs(2), "back after {back:?}");
     assert!(killed.elapsed() < DEADLINE);
     assert_eq!(
         status_failures, 0,

@@ -308,9 +308,12 @@ impl KernelController {
         );
         let report = runtime.kernel.apply(&selected).await;
 
-        for change in &report.applied {
-            self.announce(runtime, change, cause);
-        }
+        // One flush for all of a reconcile's events.
+        let mut events: Vec<NewEvent> = report
+            .applied
+            .iter()
+            .map(|change| self.announce(change, cause))
+            .collect();
         if self.family == Family::Sysctls {
             match crate::persist::sync(config, &runtime.options.sysctl_dir) {
                 Ok(Some(path)) => runtime.bus.publish(
@@ -359,7 +362,7 @@ impl KernelController {
                 .statuses
                 .set_phase(&id, phase, "Reconciled", message.clone())
             {
-                runtime.bus.publish(
+                events.push(
                     NewEvent::new(topic_for(&id, &phase.to_lowercase()), phase)
                         .resource(id.clone())
                         .message(message.unwrap_or_else(|| transition_text(&t.from, &t.to)))
@@ -368,6 +371,7 @@ impl KernelController {
                 );
             }
         }
+        runtime.bus.publish_all(events);
         let known: BTreeSet<String> = config.resources.iter().map(Resource::id).collect();
         runtime.statuses.retain(|id| known.contains(id));
 
@@ -416,7 +420,7 @@ impl KernelController {
         (applied, fields)
     }
 
-    fn announce(&self, runtime: &Runtime, change: &Change, cause: Cause) {
+    fn announce(&self, change: &Change, cause: Cause) -> NewEvent {
         let (owner, verb, reason) = match change.owner() {
             Some(owner) => {
                 let (verb, reason) = match change.action() {
@@ -438,7 +442,7 @@ impl KernelController {
         if change.owner().is_some() {
             event = event.resource(owner);
         }
-        runtime.bus.publish(event);
+        event
     }
 }
 

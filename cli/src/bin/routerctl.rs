@@ -93,6 +93,9 @@ enum Cmd {
         /// Only events after this sequence number.
         #[arg(long, default_value_t = 0)]
         since: u64,
+        /// Print only the newest N (0: all); ignored with --follow.
+        #[arg(long, default_value_t = 50)]
+        tail: usize,
         /// Print JSON lines instead of text.
         #[arg(long)]
         json: bool,
@@ -192,6 +195,7 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             follow,
             topic,
             since,
+            tail,
             json,
         } => {
             if follow {
@@ -200,11 +204,28 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
                     print_event(&event.map_err(explain)?, json)?;
                 }
             } else {
-                let page = client
-                    .events(since, None, topic.as_deref())
-                    .await
-                    .map_err(explain)?;
-                for e in &page.events {
+                // Page through everything after `since`, keeping the newest
+                // `tail` (a busy router's log is long; the recent end matters).
+                let mut kept = std::collections::VecDeque::new();
+                let mut cursor = since;
+                loop {
+                    let page = client
+                        .events(cursor, None, topic.as_deref())
+                        .await
+                        .map_err(explain)?;
+                    let n = page.events.len();
+                    for e in page.events {
+                        if tail > 0 && kept.len() == tail {
+                            kept.pop_front();
+                        }
+                        kept.push_back(e);
+                    }
+                    if n == 0 || page.last_seq <= cursor {
+                        break;
+                    }
+                    cursor = page.last_seq;
+                }
+                for e in &kept {
                     print_event(e, json)?;
                 }
             }

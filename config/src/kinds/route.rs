@@ -192,16 +192,20 @@ fn check_route(spec: &dyn RouteSpec, c: &mut Checker<'_>) {
 }
 
 fn check_route_set(items: &[(&Resource, &dyn RouteSpec)], c: &mut SetChecker<'_>) {
-    for (i, (r, spec)) in items.iter().enumerate() {
-        let clash = items[..i].iter().find(|(_, other)| {
-            other.destination() == spec.destination()
-                && other.metric().unwrap_or(0) == spec.metric().unwrap_or(0)
-                && other.when().is_none()
-                && spec.when().is_none()
-                && other.depends_on().is_empty()
-                && spec.depends_on().is_empty()
-        });
-        if let Some((other, _)) = clash {
+    // Keyed by (destination, metric): a large static table stays linear.
+    let mut first: std::collections::HashMap<(IpNet, u32), &Resource> =
+        std::collections::HashMap::new();
+    for (r, spec) in items {
+        // Gated routes may share a key: only one of them is meant to be up.
+        if spec.when().is_some() || !spec.depends_on().is_empty() {
+            continue;
+        }
+        let key = (spec.destination(), spec.metric().unwrap_or(0));
+        let clash = first.get(&key).copied();
+        if clash.is_none() {
+            first.insert(key, r);
+        }
+        if let Some(other) = clash {
             c.error(
                 r,
                 "spec.destination",

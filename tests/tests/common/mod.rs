@@ -110,6 +110,10 @@ impl Lab {
             state.display().to_string(),
             "--socket".into(),
             socket.display().to_string(),
+            // Persistent sysctls go to the test's own directory, never the
+            // host's /etc/sysctl.d.
+            "--sysctl-dir".into(),
+            self.dir.path().join("sysctl.d").display().to_string(),
         ];
         if let Some(c) = config {
             argv.push("-c".into());

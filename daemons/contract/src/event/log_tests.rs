@@ -280,3 +280,32 @@ async fn subscribe_streams_new_events_in_order() {
     assert_eq!(rx.recv().await.unwrap().topic, "a");
     assert_eq!(rx.recv().await.unwrap().topic, "b");
 }
+
+#[test]
+fn a_batch_is_committed_with_consecutive_seqs_and_seen_by_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let log = open(&path);
+    log.append(ev("a.first")).unwrap();
+    let mut live = log.subscribe();
+    let batch = log
+        .append_batch(vec![ev("a.one"), ev("a.two"), ev("a.three")])
+        .unwrap();
+    assert_eq!(seqs(&batch), vec![2, 3, 4]);
+    assert_eq!(log.last_seq(), 4);
+    assert_eq!(seqs(&log.since(1, None, 10)), vec![2, 3, 4]);
+    for want in 2..=4 {
+        assert_eq!(live.try_recv().unwrap().seq, want);
+    }
+    assert!(log.append_batch(Vec::new()).unwrap().is_empty());
+    // A bad topic anywhere refuses the whole batch.
+    assert!(
+        log.append_batch(vec![ev("a.ok"), ev("bad..topic")])
+            .is_err()
+    );
+    assert_eq!(log.last_seq(), 4);
+    drop(log);
+    let log = open(&path);
+    assert_eq!(seqs(&read_events(&path).unwrap()), vec![1, 2, 3, 4]);
+    assert_eq!(log.append(ev("a.after")).unwrap().seq, 5);
+}
