@@ -271,7 +271,7 @@ async fn post_plan(
         "pending": plan.pending,
         "blocked": state.blocked.iter().map(|(r, why)| json!({"resource": r, "reason": why})).collect::<Vec<_>>(),
         "summary": plan.summary(),
-        "text": plan.to_string(),
+        "text": crate::reconcile::plan_text(&plan, &state.blocked, &loaded.config.reconcile.protected_interfaces),
         "resources": { "added": added, "removed": removed, "modified": modified },
         "warnings": loaded.warnings.0,
     }))

@@ -17,6 +17,7 @@ pub mod persist;
 pub mod reconcile;
 pub mod root;
 pub mod runtime;
+pub mod sdnotify;
 pub mod slot;
 pub mod status;
 pub mod store;

@@ -425,6 +425,16 @@ pub fn select(
     (selected, skipped)
 }
 
+/// An Interface's phase from what the kernel shows: `Up` (admin and
+/// operationally up), `Down`, or `Missing` (no such link).
+pub fn interface_phase(observed: &Observed, ifname: &str) -> &'static str {
+    match observed.link(ifname) {
+        None => "Missing",
+        Some(link) if link.admin_up && link.oper_up => "Up",
+        Some(_) => "Down",
+    }
+}
+
 /// Observed facts about an Interface, for its status.
 pub fn interface_fields(
     observed: &Observed,
@@ -457,4 +467,29 @@ pub fn interface_fields(
         fields.insert("addresses".into(), addresses.into());
     }
     fields
+}
+
+/// A plan as a person reads it: one line per change (changes to protected
+/// interfaces marked), pending and blocked resources, and the summary.
+/// `routerd plan` and `routerctl plan` print the same text.
+pub fn plan_text(plan: &Plan, blocked: &[(String, String)], protected: &[String]) -> String {
+    if plan.is_empty() && blocked.is_empty() {
+        return "No changes: the host matches the config.".into();
+    }
+    let mut lines = Vec::new();
+    for change in &plan.changes {
+        let mark = match change_ifname(change) {
+            Some(i) if protected.iter().any(|p| p == i) => "  [protected: will not be applied]",
+            _ => "",
+        };
+        lines.push(format!("{change}{mark}"));
+    }
+    lines.extend(plan.pending.iter().map(|p| p.to_string()));
+    lines.extend(
+        blocked
+            .iter()
+            .map(|(resource, why)| format!("? {resource}: {why}")),
+    );
+    lines.push(format!("Plan: {}.", plan.summary()));
+    lines.join("\n")
 }

@@ -275,6 +275,29 @@ pub async fn serve(
                 .attr("generation", generation.number),
         );
     }
+    crate::sdnotify::notify(&format!(
+        "READY=1\nSTATUS=serving generation {}",
+        generation.number
+    ));
+    // Pinged only while the tree's key actors are alive: a wedged or
+    // half-dead control plane lets systemd's watchdog restart routerd.
+    let _watchdog = crate::sdnotify::watchdog_interval().map(|period| {
+        let rt = rt.clone();
+        crate::task::Task::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let alive = [
+                    rt.root.get().is_some(),
+                    rt.controllers.get().is_some(),
+                    rt.store.get().is_some(),
+                ];
+                if alive.iter().all(|a| *a) {
+                    crate::sdnotify::notify("WATCHDOG=1");
+                }
+            }
+        })
+    });
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut root_handle = root_handle;
@@ -285,6 +308,7 @@ pub async fn serve(
         _ = &mut root_handle => Err("the supervision tree gave up (restart intensity exceeded); see events.jsonl".to_string()),
     };
     if let Ok(why) = &outcome {
+        crate::sdnotify::notify("STOPPING=1");
         bus.publish(
             NewEvent::new("routerd.stopping", "Stopping").message(format!("stopping: {why}")),
         );

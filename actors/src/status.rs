@@ -56,10 +56,8 @@ pub struct Statuses {
     notify: Option<PhaseNotifier>,
 }
 
-/// Now, as RFC 3339 with milliseconds.
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
+/// Now, as RFC 3339 with milliseconds (the events' clock).
+pub use routerd_contract::event::now_rfc3339;
 
 impl Statuses {
     /// Statuses that call `notify` on every phase change.

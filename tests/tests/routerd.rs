@@ -760,3 +760,45 @@ fn daemon_commands_through_routerd_do_what_they_say() {
             .exists()
     );
 }
+
+#[test]
+fn routerd_tells_systemd_it_is_ready_and_alive() {
+    let mut lab = Lab::new("sdnot");
+    let notify = lab.dir.path().join("notify.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&notify).expect("bind");
+    receiver.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let config = lab.write_config("routerd.yaml", &lab_config(""));
+    let notify_path = notify.display().to_string();
+    lab.serve(
+        Some(&config),
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify_path.as_str()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !(got.iter().any(|m: &String| m.starts_with("READY=1"))
+        && got.iter().any(|m| m == "WATCHDOG=1"))
+    {
+        let n = receiver
+            .recv(&mut buf)
+            .expect("a notification within the deadline");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        got[0].starts_with("READY=1\nSTATUS=serving generation 1"),
+        "{got:?}"
+    );
+    let (code, _) = curl(&lab.socket(), "POST", "/v1/commands/stop", None);
+    assert_eq!(code, 200);
+    loop {
+        let n = receiver
+            .recv(&mut buf)
+            .expect("STOPPING within the deadline");
+        if &buf[..n] == b"STOPPING=1" {
+            break;
+        }
+    }
+}

@@ -392,11 +392,11 @@ impl KernelController {
     ) -> (&'static str, Map<String, Value>) {
         if let Some(spec) = r.spec_as::<Interface>() {
             let fields = interface_fields(observed, &spec.ifname);
-            let phase = match observed.link(&spec.ifname) {
-                None => "Missing",
-                Some(_) if applied != "Applied" => applied,
-                Some(link) if link.admin_up && link.oper_up => "Up",
-                Some(_) => "Down",
+            let phase = match applied {
+                // A failure or a wait (missing link) says more than the link state.
+                "Applied" => crate::reconcile::interface_phase(observed, &spec.ifname),
+                _ if observed.link(&spec.ifname).is_none() => "Missing",
+                other => other,
             };
             return (phase, fields);
         }

@@ -241,28 +241,8 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             if json {
                 outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
-                let changes = body["changes"].as_array().map_or(0, Vec::len);
-                let blocked = body["blocked"].as_array().cloned().unwrap_or_default();
-                if changes == 0
-                    && body["pending"].as_array().is_none_or(Vec::is_empty)
-                    && blocked.is_empty()
-                {
-                    outln!("No changes: the host matches the config.");
-                } else {
-                    let text = body["text"].as_str().unwrap_or_default();
-                    let (lines, summary) = text.rsplit_once('\n').unwrap_or(("", text));
-                    if !lines.is_empty() {
-                        outln!("{lines}");
-                    }
-                    for b in blocked {
-                        outln!(
-                            "? {}: {}",
-                            b["resource"].as_str().unwrap_or(""),
-                            b["reason"].as_str().unwrap_or("")
-                        );
-                    }
-                    outln!("{summary}");
-                }
+                // routerd renders the plan the same way `routerd plan` does.
+                outln!("{}", body["text"].as_str().unwrap_or_default());
                 print_resource_diff(&body["resources"]);
             }
         }

@@ -221,11 +221,7 @@ async fn compute(config: &Config) -> Result<(Kernel, Plan, Vec<(String, String)>
         .context("cannot read the kernel's state")?;
     let statuses = Statuses::default();
     for (r, spec) in config.of_kind::<Interface>() {
-        let phase = match observed.link(&spec.ifname) {
-            None => "Missing",
-            Some(l) if l.admin_up && l.oper_up => "Up",
-            Some(_) => "Down",
-        };
+        let phase = routerd_actors::reconcile::interface_phase(&observed, &spec.ifname);
         statuses.set_fields(&r.id(), interface_fields(&observed, &spec.ifname));
         statuses.set_phase(&r.id(), phase, "Observed", None);
     }
@@ -242,24 +238,10 @@ async fn compute(config: &Config) -> Result<(Kernel, Plan, Vec<(String, String)>
 }
 
 fn print_plan(plan: &Plan, blocked: &[(String, String)], protected: &[String]) {
-    if plan.is_empty() && blocked.is_empty() {
-        outln!("No changes: the host matches the config.");
-        return;
-    }
-    for change in &plan.changes {
-        let mark = match routerd_actors::reconcile::change_ifname(change) {
-            Some(i) if protected.iter().any(|p| p == i) => "  [protected: will not be applied]",
-            _ => "",
-        };
-        outln!("{change}{mark}");
-    }
-    for p in &plan.pending {
-        outln!("{p}");
-    }
-    for (resource, why) in blocked {
-        outln!("? {resource}: {why}");
-    }
-    outln!("Plan: {}.", plan.summary());
+    outln!(
+        "{}",
+        routerd_actors::reconcile::plan_text(plan, blocked, protected)
+    );
 }
 
 async fn plan(path: &Path, output: Output) -> Result<ExitCode> {

@@ -29,6 +29,7 @@ const MAX_IN_FLIGHT: usize = 128;
 
 /// What happened to each change of an applied plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ApplyReport {
     /// Changes the kernel accepted, in plan order.
     pub applied: Vec<Change>,

@@ -11,6 +11,7 @@ use crate::types::{MAIN_TABLE, Route, RouteKind, table_name};
 
 /// A value before and after a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Transition<T> {
     /// What the kernel holds now.
     pub from: T,
@@ -20,7 +21,7 @@ pub struct Transition<T> {
 
 /// Why routerd removes an address or route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum RemovalReason {
     /// routerd added it and no intent wants it any more (its resource was deleted).
     Orphaned,
@@ -32,6 +33,7 @@ pub enum RemovalReason {
 
 /// A route as routerd installs it: an intent with the kernel's defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RouteSpec {
     /// Routing table id.
     pub table: u32,
@@ -51,7 +53,7 @@ pub struct RouteSpec {
 
 /// One write to the kernel, with the resource it is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Change {
     /// Set a link's administrative state and/or MTU.
     SetLink {
@@ -188,6 +190,7 @@ impl Change {
 
 /// An intent that cannot be acted on now, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pending {
     /// Resource whose intent waits.
     pub owner: String,
@@ -199,6 +202,7 @@ pub struct Pending {
 
 /// The difference between what the config wants and what the kernel holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// Writes to make, in the order they are applied.
     pub changes: Vec<Change>,

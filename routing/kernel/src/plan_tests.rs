@@ -666,11 +666,11 @@ fn plan_serialises_to_stable_json() {
         json,
         serde_json::json!({
             "changes": [{
-                "op": "add_route",
+                "op": "addRoute",
                 "owner": "B",
                 "route": {
                     "table": 254, "destination": "203.0.113.0/24", "gateway": null,
-                    "ifname": null, "metric": 0, "kind": "blackhole", "pref_src": null
+                    "ifname": null, "metric": 0, "kind": "blackhole", "prefSrc": null
                 }
             }],
             "pending": [{

@@ -13,6 +13,7 @@ pub const LOCAL_TABLE: u32 = 255;
 
 /// A snapshot of the kernel's links, addresses and routes in one network namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Observed {
     /// Every link.
     pub links: Vec<Link>,
@@ -31,6 +32,7 @@ impl Observed {
 
 /// A network interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Link {
     /// Interface index.
     pub index: u32,
@@ -50,6 +52,7 @@ pub struct Link {
 
 /// Flags of an address that matter to a router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AddressFlags {
     /// Duplicate address detection is still running (IPv6).
     pub tentative: bool,
@@ -66,6 +69,7 @@ pub struct AddressFlags {
 
 /// An IP address on a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Address {
     /// Index of the link holding it.
     pub ifindex: u32,
@@ -85,7 +89,7 @@ pub struct Address {
 
 /// The type of a route, as far as routerd distinguishes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum RouteKind {
     /// Forward to a gateway or out of a device.
     Unicast,
@@ -116,6 +120,7 @@ impl fmt::Display for RouteKind {
 
 /// A route as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Route {
     /// Routing table id.
     pub table: u32,
@@ -139,6 +144,7 @@ pub struct Route {
 
 /// Everything routerd's configuration wants from the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Desired {
     /// Link settings.
     pub links: Vec<LinkIntent>,
@@ -152,6 +158,7 @@ pub struct Desired {
 
 /// Settings wanted for an existing link; links are never created or deleted here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LinkIntent {
     /// Resource that wants it, for display (e.g. `Interface/lan`).
     pub owner: String,
@@ -165,6 +172,7 @@ pub struct LinkIntent {
 
 /// An address wanted on a link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AddressIntent {
     /// Resource that wants it, for display.
     pub owner: String,
@@ -193,6 +201,7 @@ impl AddressIntent {
 
 /// A route wanted in a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RouteIntent {
     /// Resource that wants it, for display.
     pub owner: String,
@@ -243,7 +252,7 @@ impl RouteIntent {
 
 /// How an observed sysctl value is compared with the wanted one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum SysctlCompare {
     /// Equal after normalising whitespace.
     Exact,
@@ -253,6 +262,7 @@ pub enum SysctlCompare {
 
 /// A sysctl value wanted in this network namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SysctlIntent {
     /// Resource that wants it, for display.
     pub owner: String,

@@ -24,7 +24,11 @@ const WATCH_RCVBUF: usize = 4 << 20;
 
 /// A change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Notification {
     /// A link appeared or changed (state, MTU, name, …).
     LinkChanged {

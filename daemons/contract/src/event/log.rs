@@ -436,6 +436,6 @@ impl<'a> PageBuilder<'a> {
 }
 
 /// Now as RFC 3339 UTC with milliseconds.
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::glob::TopicGlob;
 
-pub(crate) use log::now_rfc3339;
-pub use log::{DEFAULT_RING_CAPACITY, EventLog, MAX_PAGE};
+pub use log::{DEFAULT_RING_CAPACITY, EventLog, MAX_PAGE, now_rfc3339};
 
 /// One line of `events.jsonl` and one element of `/v1/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
