@@ -279,20 +279,15 @@ pub async fn serve(
         "READY=1\nSTATUS=serving generation {}",
         generation.number
     ));
-    // Pinged only while the tree's key actors are alive: a wedged or
-    // half-dead control plane lets systemd's watchdog restart routerd.
+    // Pinged only while the tree's key actors answer: a wedged or half-dead
+    // control plane lets systemd's watchdog restart routerd.
     let _watchdog = crate::sdnotify::watchdog_interval().map(|period| {
         let rt = rt.clone();
         crate::task::Task::spawn(async move {
             let mut tick = tokio::time::interval(period);
             loop {
                 tick.tick().await;
-                let alive = [
-                    rt.root.get().is_some(),
-                    rt.controllers.get().is_some(),
-                    rt.store.get().is_some(),
-                ];
-                if alive.iter().all(|a| *a) {
+                if responsive(&rt, period).await {
                     crate::sdnotify::notify("WATCHDOG=1");
                 }
             }
@@ -316,4 +311,23 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(15), root_handle).await;
     }
     outcome.map(|_| ())
+}
+
+/// Whether the tree is working, not merely present: the root and the
+/// controllers' supervisors answer a message and the config store exists.
+async fn responsive(rt: &Runtime, within: Duration) -> bool {
+    use crate::supervisor::SupervisorMsg;
+    if rt.store.get().is_none() {
+        return false;
+    }
+    for slot in [&rt.root, &rt.controllers] {
+        let Some(actor) = slot.get() else {
+            return false;
+        };
+        match actor.call(SupervisorMsg::Children, Some(within)).await {
+            Ok(ractor::rpc::CallResult::Success(_)) => {}
+            _ => return false,
+        }
+    }
+    true
 }

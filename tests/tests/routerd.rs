@@ -719,6 +719,9 @@ fn daemon_commands_through_routerd_do_what_they_say() {
         !lab.events("routerd.daemon.healthcheck-peer.stopped")
             .is_empty()
     );
+    // Nothing probes now: the check says so rather than keep a stale phase.
+    let check = lab.ctl_json(&["get", "healthcheck", "peer", "-o", "json"]);
+    assert_eq!(check["status"]["phase"], "Stopped", "{check:#}");
     // A command it cannot carry out now answers 409 with why.
     let (code, body) = curl(
         &lab.socket(),

@@ -206,7 +206,8 @@ impl DaemonState {
         self.dir.join("daemon.sock")
     }
 
-    fn publish(&self, verb: &str, reason: &str, message: String) {
+    /// An event about this daemon, with the attributes every one carries.
+    fn event(&self, verb: &str, reason: &str, message: String) -> NewEvent {
         let mut event = NewEvent::new(format!("routerd.daemon.{}.{verb}", self.name), reason)
             .message(message)
             .attr("daemon", self.name.clone())
@@ -217,7 +218,11 @@ impl DaemonState {
         if let Some(resource) = &self.resource {
             event = event.resource(resource.clone());
         }
-        self.runtime.bus.publish(event);
+        event
+    }
+
+    fn publish(&self, verb: &str, reason: &str, message: String) {
+        self.runtime.bus.publish(self.event(verb, reason, message));
     }
 
     fn spec(&self) -> Option<DaemonSpec> {
@@ -491,6 +496,16 @@ fn exited(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, pid: u32, how: 
     }
     if state.phase == Phase::Stopped {
         let _ = std::fs::remove_file(state.dir.join("pid"));
+        // Nothing probes any more: the last phase would be stale, and
+        // resources gated on it must not act on it.
+        if let Some(resource) = &state.resource {
+            state.runtime.statuses.set_phase(
+                resource,
+                "Stopped",
+                "DaemonStopped",
+                Some("stopped on request; renew starts it".into()),
+            );
+        }
         state.publish(
             "stopped",
             "Stopped",
@@ -554,16 +569,13 @@ fn update(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, spec: DaemonSpe
     }
     let client = state.client.clone();
     let me = myself.clone();
-    let name = state.name.clone();
+    let reloaded = state.event("reloaded", "Reloaded", "new configuration loaded".into());
     let bus = state.runtime.bus.clone();
     state.background.retain(|t| !t.is_finished());
     state.background.push(Task::spawn(
         async move {
             match client.command(Command::Reload).await {
-                Ok(_) => bus.publish(
-                    NewEvent::new(format!("routerd.daemon.{name}.reloaded"), "Reloaded")
-                        .message("new configuration loaded"),
-                ),
+                Ok(_) => bus.publish(reloaded),
                 Err(e) => {
                     let _ = me.cast(DaemonMsg::ReloadFailed(e.to_string()));
                 }
@@ -581,10 +593,13 @@ fn retire(state: &mut DaemonState, reply: RpcReplyPort<()>) {
     let client = state.client.clone();
     let pid_file = state.dir.join("pid");
     let bus = state.runtime.bus.clone();
-    let (name, program, resource) = (
-        state.name.clone(),
-        state.program.clone(),
-        state.resource.clone(),
+    let retired = state.event(
+        "stopped",
+        "Retired",
+        format!(
+            "{} stopped: its resource was removed or disabled",
+            state.program
+        ),
     );
     state.background.push(Task::spawn(
         async move {
@@ -596,14 +611,7 @@ fn retire(state: &mut DaemonState, reply: RpcReplyPort<()>) {
                 }
             }
             let _ = std::fs::remove_file(pid_file);
-            let mut event = NewEvent::new(format!("routerd.daemon.{name}.stopped"), "Retired")
-                .message(format!(
-                    "{program} stopped: its resource was removed or disabled"
-                ));
-            if let Some(resource) = resource {
-                event = event.resource(resource);
-            }
-            bus.publish(event);
+            bus.publish(retired);
             let _ = reply.send(());
         }
         .in_current_span(),

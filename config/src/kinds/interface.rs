@@ -114,13 +114,22 @@ impl Kind for Interface {
     }
 
     fn check_all(items: &[(&Resource, &InterfaceSpec)], c: &mut SetChecker<'_>) {
-        for (i, (r, spec)) in items.iter().enumerate() {
-            if let Some((first, _)) = items[..i].iter().find(|(_, s)| s.ifname == spec.ifname) {
-                c.error(
+        use std::collections::hash_map::{Entry, HashMap};
+        let mut first: HashMap<&str, &Resource> = HashMap::new();
+        for (r, spec) in items {
+            match first.entry(spec.ifname.as_str()) {
+                Entry::Occupied(used) => c.error(
                     r,
                     "spec.ifname",
-                    format!("ifname `{}` is already used by {}", spec.ifname, first.id()),
-                );
+                    format!(
+                        "ifname `{}` is already used by {}",
+                        spec.ifname,
+                        used.get().id()
+                    ),
+                ),
+                Entry::Vacant(free) => {
+                    free.insert(r);
+                }
             }
         }
     }

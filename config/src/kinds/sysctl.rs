@@ -107,10 +107,11 @@ impl Kind for Sysctl {
     }
 
     fn check_all(items: &[(&Resource, &SysctlSpec)], c: &mut SetChecker<'_>) {
-        for (i, (r, spec)) in items.iter().enumerate() {
-            if let Some((other, other_spec)) = items[..i]
-                .iter()
-                .find(|(_, s)| s.proc_path() == spec.proc_path())
+        let mut first: std::collections::HashMap<String, (&Resource, &SysctlSpec)> =
+            std::collections::HashMap::new();
+        for (r, spec) in items {
+            let path = spec.proc_path();
+            if let Some(&(other, other_spec)) = first.get(&path)
                 && other_spec.value != spec.value
             {
                 c.error(
@@ -124,6 +125,7 @@ impl Kind for Sysctl {
                     ),
                 );
             }
+            first.entry(path).or_insert((r, spec));
         }
     }
 }
