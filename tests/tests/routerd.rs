@@ -359,6 +359,9 @@ fn every_contract_endpoint_of_routerd_and_its_daemon_answers_as_documented() {
         );
         (code, body, started.elapsed())
     });
+    // Give the poll a moment to be waiting. Not load-bearing: an event that
+    // lands before the poll arrives is after `last` too and is returned at
+    // once, so the assertions hold either way.
     std::thread::sleep(Duration::from_millis(300));
     lab.router.ip("addr del 192.0.2.1/24 dev r0");
     let (code, body, took) = poll.join().expect("poll thread");
