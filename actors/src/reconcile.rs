@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use routerd_config::Config;
 use routerd_config::kinds::{
-    HealthCheck, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress,
-    IPv6StaticRoute, Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
+    IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
+    Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
 };
 use routerd_kernel::{
     AddressIntent, Change, Desired, LinkIntent, MAIN_TABLE, Observed, Pending, Plan, RemovalReason,
@@ -254,9 +254,8 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
             optional: spec.optional.unwrap_or(false),
         });
     }
-    // HealthChecks have no kernel intents: their daemons are desired state
-    // of the healthcheck controller.
-    let _ = config.of_kind::<HealthCheck>();
+    // HealthChecks have no kernel intents: their daemons are the healthcheck
+    // controller's desired state.
     out
 }
 

@@ -180,38 +180,28 @@ fn is_link_local(net: IpNet) -> bool {
     }
 }
 
-impl Kind for IPv4StaticAddress {
-    const KIND: &'static str = "IPv4StaticAddress";
-    const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
-    type Spec = IPv4StaticAddressSpec;
+/// The Kind impl of a twin: the checks are the shared ones above.
+macro_rules! twin_kind {
+    ($kind:ident, $spec:ty) => {
+        impl Kind for $kind {
+            const KIND: &'static str = stringify!($kind);
+            const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
+            type Spec = $spec;
 
-    fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
-        check_one(spec, c);
-    }
+            fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
+                check_one(spec, c);
+            }
 
-    fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
-        let items: Vec<(&Resource, &dyn StaticAddress)> = items
-            .iter()
-            .map(|(r, s)| (*r, *s as &dyn StaticAddress))
-            .collect();
-        check_set(&items, c);
-    }
+            fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
+                let items: Vec<(&Resource, &dyn StaticAddress)> = items
+                    .iter()
+                    .map(|(r, s)| (*r, *s as &dyn StaticAddress))
+                    .collect();
+                check_set(&items, c);
+            }
+        }
+    };
 }
 
-impl Kind for IPv6StaticAddress {
-    const KIND: &'static str = "IPv6StaticAddress";
-    const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
-    type Spec = IPv6StaticAddressSpec;
-
-    fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
-        check_one(spec, c);
-    }
-
-    fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
-        let items: Vec<(&Resource, &dyn StaticAddress)> = items
-            .iter()
-            .map(|(r, s)| (*r, *s as &dyn StaticAddress))
-            .collect();
-        check_set(&items, c);
-    }
-}
+twin_kind!(IPv4StaticAddress, IPv4StaticAddressSpec);
+twin_kind!(IPv6StaticAddress, IPv6StaticAddressSpec);

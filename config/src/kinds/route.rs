@@ -219,38 +219,28 @@ fn check_route_set(items: &[(&Resource, &dyn RouteSpec)], c: &mut SetChecker<'_>
     }
 }
 
-impl Kind for IPv4Route {
-    const KIND: &'static str = "IPv4Route";
-    const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
-    type Spec = IPv4RouteSpec;
+/// The Kind impl of a twin: the checks are the shared ones above.
+macro_rules! twin_kind {
+    ($kind:ident, $spec:ty) => {
+        impl Kind for $kind {
+            const KIND: &'static str = stringify!($kind);
+            const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
+            type Spec = $spec;
 
-    fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
-        check_route(spec, c);
-    }
+            fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
+                check_route(spec, c);
+            }
 
-    fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
-        let items: Vec<(&Resource, &dyn RouteSpec)> = items
-            .iter()
-            .map(|(r, s)| (*r, *s as &dyn RouteSpec))
-            .collect();
-        check_route_set(&items, c);
-    }
+            fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
+                let items: Vec<(&Resource, &dyn RouteSpec)> = items
+                    .iter()
+                    .map(|(r, s)| (*r, *s as &dyn RouteSpec))
+                    .collect();
+                check_route_set(&items, c);
+            }
+        }
+    };
 }
 
-impl Kind for IPv6Route {
-    const KIND: &'static str = "IPv6Route";
-    const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
-    type Spec = IPv6RouteSpec;
-
-    fn check(spec: &Self::Spec, c: &mut Checker<'_>) {
-        check_route(spec, c);
-    }
-
-    fn check_all(items: &[(&Resource, &Self::Spec)], c: &mut SetChecker<'_>) {
-        let items: Vec<(&Resource, &dyn RouteSpec)> = items
-            .iter()
-            .map(|(r, s)| (*r, *s as &dyn RouteSpec))
-            .collect();
-        check_route_set(&items, c);
-    }
-}
+twin_kind!(IPv4Route, IPv4RouteSpec);
+twin_kind!(IPv6Route, IPv6RouteSpec);
