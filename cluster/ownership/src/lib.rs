@@ -1,80 +1,33 @@
 //! Ownership leases: who may act for a group (hold a VIP, announce a prefix).
 //!
-//! The replicated part is [`Table`], changed only by [`Op`]s committed through
-//! Raft. Each node also keeps local monotonic timestamps (when it applied a
-//! grant or renewal), never replicated and never compared across nodes.
+//! Three parts, all pure (time is an argument, nothing does I/O):
+//!
+//! - [`Table`]: the replicated records, changed only by [`Op`]s committed
+//!   through Raft. Applying is deterministic; besides the replicated fields each
+//!   node keeps local monotonic timestamps (when *it* applied a grant or a
+//!   renewal), never replicated and never compared across nodes.
+//! - [`Arbiter`]: runs on the Raft leader and decides grants and revocations.
+//! - [`Agent`]: runs on every node and decides, per group, whether this node
+//!   may act as owner right now, what to renew and when to release.
+//!
+//! The safety argument (see `docs/ha.md`): the owner counts its lease from the
+//! moment it *proposed* the renewal that committed; every other node counts
+//! from the moment it *applied* that renewal, which is later. The leader grants
+//! a group to someone else only after its own view of the lease has ended (or
+//! after the owner released it explicitly, which it does only once it has
+//! stopped acting). So the old owner's view always ends first, using only local
+//! monotonic clocks.
 
-use std::collections::BTreeMap;
-use std::time::Instant;
+mod agent;
+mod arbiter;
+mod table;
 
-use serde::{Deserialize, Serialize};
+pub use agent::{Agent, AgentOutput, Policy, Proposal, Role, Want};
+pub use arbiter::{Arbiter, Decision};
+pub use table::{Candidate, Group, Op, Outcome, Table};
 
 /// A cluster node id (the Raft node id).
 pub type NodeId = u64;
 
-/// An operation on the ownership table, replicated through the Raft log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "op")]
-pub enum Op {
-    /// A node states (or updates) its candidacy for a group.
-    Candidate {
-        group: String,
-        node: NodeId,
-        priority: u8,
-        eligible: bool,
-        preempt: bool,
-        preempt_delay_ms: u64,
-        lease_ms: u64,
-    },
-    /// A node no longer has the group in its configuration.
-    Withdraw { group: String, node: NodeId },
-    /// The leader grants the group to a node with a new epoch.
-    Grant { group: String, node: NodeId, epoch: u64 },
-    /// The owner extends its lease.
-    Renew { group: String, node: NodeId, epoch: u64 },
-    /// The owner gives the group up (or the leader revokes it).
-    Release { group: String, node: NodeId, epoch: u64 },
-}
-
-/// What applying an op did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Outcome {
-    Accepted,
-    Rejected { reason: String },
-}
-
-/// The replicated ownership table.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Table {
-    groups: BTreeMap<String, Group>,
-}
-
-/// One group's record.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Group {
-    pub owner: Option<NodeId>,
-    pub epoch: u64,
-    /// When this node applied the last grant or renewal (local clock only).
-    #[serde(skip)]
-    pub renewed_at: Option<Instant>,
-}
-
-impl Table {
-    /// Applies a committed op at local time `now`.
-    pub fn apply(&mut self, op: &Op, now: Instant) -> Outcome {
-        let _ = (op, now, &mut self.groups);
-        Outcome::Rejected {
-            reason: "not implemented yet".into(),
-        }
-    }
-
-    /// After a restart or a snapshot install: every live lease counts as
-    /// renewed now, which can only make this node wait longer, never less.
-    pub fn after_restore(&mut self, now: Instant) {
-        for g in self.groups.values_mut() {
-            g.renewed_at = Some(now);
-        }
-    }
-}
+#[cfg(test)]
+mod sim_tests;

@@ -1,0 +1,294 @@
+//! The leader's side: who gets each group, and when a lease has run out.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::NodeId;
+use crate::table::{Candidate, Group, Op, Table};
+
+/// How long the arbiter waits before proposing the same op for a group again
+/// (a proposal that is still in flight, or was lost with a leader change).
+const RETRY: Duration = Duration::from_millis(100);
+
+/// The ops to propose now and when to look again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Ops for the leader to propose, in order.
+    pub ops: Vec<Op>,
+    /// When a lease or a preempt delay runs out next, if anything waits.
+    pub next_check: Option<Instant>,
+}
+
+/// Decides grants and revocations; lives on the Raft leader only.
+#[derive(Debug, Clone)]
+pub struct Arbiter {
+    /// Leases are counted from no earlier than this: a new leader may have
+    /// applied the last renewal before it knew it would have to judge it.
+    leader_since: Instant,
+    proposed: BTreeMap<String, (Op, Instant)>,
+}
+
+impl Arbiter {
+    /// An arbiter for a node that became leader at `leader_since`.
+    pub fn new(leader_since: Instant) -> Arbiter {
+        Arbiter {
+            leader_since,
+            proposed: BTreeMap::new(),
+        }
+    }
+
+    /// When this leader's view of the group's lease ends.
+    pub fn lease_end(&self, g: &Group) -> Instant {
+        let from = g
+            .renewed_at
+            .map_or(self.leader_since, |at| at.max(self.leader_since));
+        from + g.lease()
+    }
+
+    /// The ops the table calls for at `now`.
+    pub fn decide(&mut self, table: &Table, now: Instant) -> Decision {
+        let mut decision = Decision::default();
+        let wake = |at: Instant, d: &mut Decision| {
+            d.next_check = Some(d.next_check.map_or(at, |n| n.min(at)));
+        };
+        for (name, g) in table.groups() {
+            let op = match g.owner {
+                None => best(g, None).map(|(node, c)| grant(name, g, node, c)),
+                Some(owner) => {
+                    let end = self.lease_end(g);
+                    if now >= end {
+                        // Silent owner: anyone else eligible first, the
+                        // owner itself only as the last resort.
+                        best(g, Some(owner))
+                            .or_else(|| {
+                                g.candidates
+                                    .get(&owner)
+                                    .filter(|c| c.eligible)
+                                    .map(|c| (owner, c))
+                            })
+                            .map(|(node, c)| grant(name, g, node, c))
+                    } else {
+                        wake(end, &mut decision);
+                        if g.revoked {
+                            None
+                        } else {
+                            self.preemption(name, g, owner, now, &mut decision)
+                        }
+                    }
+                }
+            };
+            if let Some(op) = op {
+                let again = self
+                    .proposed
+                    .get(name)
+                    .is_some_and(|(last, at)| *last == op && now < *at + RETRY);
+                if again {
+                    wake(now + RETRY, &mut decision);
+                } else {
+                    self.proposed.insert(name.to_string(), (op.clone(), now));
+                    decision.ops.push(op);
+                }
+            }
+        }
+        self.proposed.retain(|name, _| table.group(name).is_some());
+        decision
+    }
+
+    fn preemption(
+        &self,
+        name: &str,
+        g: &Group,
+        owner: NodeId,
+        now: Instant,
+        decision: &mut Decision,
+    ) -> Option<Op> {
+        let (node, c) = best(g, Some(owner))?;
+        let current = g.candidates.get(&owner);
+        let beats = match current {
+            Some(cur) if cur.eligible && !cur.holding => {
+                c.preempt && (c.priority > cur.priority || (c.holding && !cur.holding))
+            }
+            // The owner is no longer eligible (or gone): it releases on its
+            // own; the lease bounds how long that can take.
+            _ => false,
+        };
+        if !beats {
+            return None;
+        }
+        let since = c.eligible_since.unwrap_or(now);
+        let ready = since + Duration::from_millis(c.preempt_delay_ms);
+        if now < ready {
+            decision.next_check = Some(decision.next_check.map_or(ready, |n| n.min(ready)));
+            return None;
+        }
+        let _ = node;
+        Some(Op::Revoke {
+            group: name.to_string(),
+            epoch: g.epoch,
+        })
+    }
+}
+
+fn grant(name: &str, g: &Group, node: NodeId, c: &Candidate) -> Op {
+    Op::Grant {
+        group: name.to_string(),
+        node,
+        epoch: g.epoch + 1,
+        lease_ms: c.lease_ms,
+    }
+}
+
+/// The best eligible candidate other than `except`: one serving on its own
+/// (VRRP-only fallback) first, then the highest priority, then the lowest id.
+fn best(g: &Group, except: Option<NodeId>) -> Option<(NodeId, &Candidate)> {
+    g.candidates
+        .iter()
+        .filter(|(id, c)| c.eligible && Some(**id) != except)
+        .max_by(|(a_id, a), (b_id, b)| {
+            (a.holding, a.priority, std::cmp::Reverse(**a_id)).cmp(&(
+                b.holding,
+                b.priority,
+                std::cmp::Reverse(**b_id),
+            ))
+        })
+        .map(|(id, c)| (*id, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(node: NodeId, priority: u8, preempt: bool, delay: u64) -> Op {
+        Op::Candidate {
+            group: "g".into(),
+            node,
+            priority,
+            eligible: true,
+            preempt,
+            preempt_delay_ms: delay,
+            lease_ms: 200,
+            holding: false,
+        }
+    }
+
+    fn apply_all(t: &mut Table, ops: &[Op], now: Instant) {
+        for op in ops {
+            t.apply(op, now);
+        }
+    }
+
+    #[test]
+    fn the_highest_priority_then_the_lowest_id_gets_the_group() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(
+            &mut t,
+            &[
+                cand(3, 100, true, 0),
+                cand(2, 150, true, 0),
+                cand(1, 150, true, 0),
+            ],
+            t0,
+        );
+        let mut a = Arbiter::new(t0);
+        let d = a.decide(&t, t0);
+        assert_eq!(
+            d.ops,
+            vec![Op::Grant {
+                group: "g".into(),
+                node: 1,
+                epoch: 1,
+                lease_ms: 200
+            }]
+        );
+        // Not proposed twice while in flight.
+        assert!(a.decide(&t, t0 + Duration::from_millis(10)).ops.is_empty());
+    }
+
+    #[test]
+    fn a_silent_owner_loses_the_group_only_after_the_leaders_view_of_its_lease() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0), cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        let grant = a.decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        let end = t0 + Duration::from_millis(200);
+        let d = a.decide(&t, end - Duration::from_millis(1));
+        assert!(d.ops.is_empty());
+        assert_eq!(d.next_check, Some(end));
+        let d = a.decide(&t, end);
+        assert_eq!(
+            d.ops,
+            vec![Op::Grant {
+                group: "g".into(),
+                node: 2,
+                epoch: 2,
+                lease_ms: 200
+            }]
+        );
+    }
+
+    #[test]
+    fn preemption_waits_for_the_delay_and_revokes_first() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        let grant = a.decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        let t1 = t0 + Duration::from_millis(50);
+        apply_all(&mut t, &[cand(1, 200, true, 500)], t1);
+        let renew = Op::Renew {
+            group: "g".into(),
+            node: 2,
+            epoch: 1,
+        };
+        t.apply(&renew, t1);
+        let d = a.decide(&t, t1);
+        assert!(d.ops.is_empty());
+        assert_eq!(d.next_check, Some(t1 + Duration::from_millis(200)));
+        let t2 = t1 + Duration::from_millis(150);
+        t.apply(&renew, t2);
+        let t3 = t1 + Duration::from_millis(300);
+        t.apply(&renew, t3);
+        assert!(a.decide(&t, t3).ops.is_empty());
+        let t4 = t1 + Duration::from_millis(500);
+        t.apply(&renew, t4);
+        assert_eq!(
+            a.decide(&t, t4).ops,
+            vec![Op::Revoke {
+                group: "g".into(),
+                epoch: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn no_preemption_without_preempt() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        let grant = a.decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        apply_all(&mut t, &[cand(1, 200, false, 0)], t0);
+        assert!(a.decide(&t, t0).ops.is_empty());
+    }
+
+    #[test]
+    fn a_new_leader_counts_leases_from_its_own_start() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0), cand(2, 100, true, 0)], t0);
+        let grant = Arbiter::new(t0).decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        let elected = t0 + Duration::from_millis(500);
+        let mut a = Arbiter::new(elected);
+        assert!(a.decide(&t, elected).ops.is_empty());
+        assert_eq!(
+            a.decide(&t, elected + Duration::from_millis(200)).ops.len(),
+            1
+        );
+    }
+}
