@@ -81,6 +81,29 @@ impl Config {
             .find(|r| r.kind == kind && r.name == name)
     }
 
+    /// The resources that apply on cluster node `node` (those without
+    /// `metadata.nodes`, and those that list it).
+    pub fn for_node(&self, node: &str) -> Config {
+        Config {
+            name: self.name.clone(),
+            reconcile: self.reconcile.clone(),
+            resources: self
+                .resources
+                .iter()
+                .filter(|r| r.applies_on(node))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Every node named in some resource's `metadata.nodes`.
+    pub fn named_nodes(&self) -> std::collections::BTreeSet<&str> {
+        self.resources
+            .iter()
+            .flat_map(|r| r.nodes.iter().flatten().map(String::as_str))
+            .collect()
+    }
+
     /// The spec of the `K` named `name`.
     pub fn spec_of<K: Kind>(&self, name: &str) -> Option<&K::Spec> {
         self.find(K::KIND, name).and_then(|r| r.spec_as::<K>())
@@ -368,6 +391,7 @@ impl<'s> Loader<'s> {
         }
         self.check_refs(&parsed, &refs);
         self.check_sets(&parsed, &resources);
+        self.check_nodes(&parsed, &resources);
 
         Some(Config {
             name,
@@ -410,7 +434,13 @@ impl<'s> Loader<'s> {
             );
             return None;
         };
-        if !self.check_keys(meta, &meta_path, resource, &["name"]) {
+        // Resources may be pinned to cluster nodes; the Router itself not.
+        let keys: &[&str] = if resource.is_some() {
+            &["name", "nodes"]
+        } else {
+            &["name"]
+        };
+        if !self.check_keys(meta, &meta_path, resource, keys) {
             return None;
         }
         let name = self.required_str(meta, "name", &meta_path, resource)?;
@@ -420,6 +450,54 @@ impl<'s> Loader<'s> {
             return None;
         }
         Some(name.to_string())
+    }
+
+    /// `metadata.nodes`: a list of node names, each a valid name.
+    fn metadata_nodes(&mut self, node: &Node, label: &str) -> Option<Vec<String>> {
+        let list = node.locate("metadata.nodes");
+        let list_node = node.get("metadata").and_then(|m| m.get("nodes"))?;
+        let Value::Seq(items) = &list_node.value else {
+            self.error(
+                list.pos,
+                Some(label),
+                "metadata.nodes",
+                "must be a list of cluster node names",
+            );
+            return None;
+        };
+        let mut names = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("metadata.nodes[{i}]");
+            match item.as_str() {
+                Some(s) if crate::kinds::cluster::check_node_name(s).is_ok() => {
+                    if names.iter().any(|n| n == s) {
+                        self.error(
+                            item.pos,
+                            Some(label),
+                            &path,
+                            format!("node `{s}` is listed twice"),
+                        );
+                    } else {
+                        names.push(s.to_string());
+                    }
+                }
+                _ => self.error(
+                    item.pos,
+                    Some(label),
+                    &path,
+                    "must be a node name (letters, digits, `-`, `_` and `.`)",
+                ),
+            }
+        }
+        if names.is_empty() && items.is_empty() {
+            self.error(
+                list_node.pos,
+                Some(label),
+                "metadata.nodes",
+                "an empty list would apply the resource nowhere; remove the field to apply it everywhere",
+            );
+        }
+        Some(names)
     }
 
     fn resource<'n>(&mut self, index: usize, node: &'n Node) -> Option<Parsed<'n>> {
@@ -479,6 +557,7 @@ impl<'s> Loader<'s> {
             },
             pos: node.pos,
         };
+        let nodes = self.metadata_nodes(node, &label);
         let spec_node = node.get("spec").unwrap_or(&null);
         let (spec, issues) = (entry.parse)(spec_node);
         for issue in issues {
@@ -490,6 +569,7 @@ impl<'s> Loader<'s> {
             name: name.clone(),
             spec,
             pos: node.pos,
+            nodes,
         });
         Some(Parsed {
             entry,
@@ -570,6 +650,53 @@ impl<'s> Loader<'s> {
         }
     }
 
+    /// `metadata.nodes` must name members of the cluster.
+    fn check_nodes(&mut self, parsed: &[Parsed<'_>], resources: &[Resource]) {
+        use crate::kinds::RouterdCluster;
+        let members: Option<Vec<String>> = resources
+            .iter()
+            .find_map(|r| r.spec_as::<RouterdCluster>())
+            .map(|c| c.members().into_iter().map(|m| m.name).collect());
+        for r in resources {
+            let Some(nodes) = &r.nodes else { continue };
+            let Some(node) = parsed
+                .iter()
+                .find(|p| p.entry.kind == r.kind && p.name == r.name)
+                .map(|p| p.node)
+            else {
+                continue;
+            };
+            for (i, n) in nodes.iter().enumerate() {
+                let path = format!("metadata.nodes[{i}]");
+                let pos = node.locate(&path).pos;
+                match &members {
+                    None => {
+                        self.error(
+                            pos,
+                            Some(&r.id()),
+                            &path,
+                            "pins the resource to a node, but there is no RouterdCluster",
+                        );
+                        break;
+                    }
+                    Some(m) if !m.contains(n) => {
+                        let hint = match did_you_mean(n, m.iter().map(String::as_str)) {
+                            Some(s) => format!("; did you mean `{s}`?"),
+                            None => String::new(),
+                        };
+                        self.error(
+                            pos,
+                            Some(&r.id()),
+                            &path,
+                            format!("`{n}` is not a RouterdCluster peer{hint}"),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
     fn check_sets(&mut self, parsed: &[Parsed<'_>], resources: &[Resource]) {
         let nodes = |res: &Resource| {
             parsed
@@ -581,15 +708,33 @@ impl<'s> Loader<'s> {
             nodes: &nodes,
             issues: Vec::new(),
         };
-        for entry in KINDS {
-            let of_kind: Vec<&Resource> =
-                resources.iter().filter(|r| r.kind == entry.kind).collect();
-            if !of_kind.is_empty() {
-                (entry.check_all)(&of_kind, &mut set);
+        // Resources pinned to different nodes never meet on one router, so
+        // cross-resource checks run once per node's view of the config.
+        let named: std::collections::BTreeSet<&str> = resources
+            .iter()
+            .flat_map(|r| r.nodes.iter().flatten().map(String::as_str))
+            .collect();
+        let views: Vec<Option<&str>> = if named.is_empty() {
+            vec![None]
+        } else {
+            named.into_iter().map(Some).collect()
+        };
+        for view in views {
+            for entry in KINDS {
+                let of_kind: Vec<&Resource> = resources
+                    .iter()
+                    .filter(|r| r.kind == entry.kind && view.is_none_or(|n| r.applies_on(n)))
+                    .collect();
+                if !of_kind.is_empty() {
+                    (entry.check_all)(&of_kind, &mut set);
+                }
             }
         }
+        let mut seen = std::collections::HashSet::new();
         for (resource, issue) in set.issues {
-            self.error(issue.pos, Some(&resource), &issue.path, issue.message);
+            if seen.insert((resource.clone(), issue.path.clone(), issue.message.clone())) {
+                self.error(issue.pos, Some(&resource), &issue.path, issue.message);
+            }
         }
     }
 }

@@ -74,6 +74,9 @@ pub struct Resource {
     pub spec: Arc<dyn AnySpec>,
     /// Where the resource starts in its file.
     pub pos: Pos,
+    /// `metadata.nodes`: the cluster nodes the resource applies on (`None`:
+    /// every node).
+    pub nodes: Option<Vec<String>>,
 }
 
 impl Resource {
@@ -91,12 +94,23 @@ impl Resource {
         }
     }
 
+    /// Whether the resource applies on the cluster node `node`.
+    pub fn applies_on(&self, node: &str) -> bool {
+        self.nodes
+            .as_ref()
+            .is_none_or(|nodes| nodes.iter().any(|n| n == node))
+    }
+
     /// The resource as a YAML/JSON object in the Router document's shape.
     pub fn to_json(&self) -> serde_json::Value {
+        let mut metadata = serde_json::json!({ "name": self.name });
+        if let Some(nodes) = &self.nodes {
+            metadata["nodes"] = serde_json::json!(nodes);
+        }
         serde_json::json!({
             "apiVersion": self.api_version,
             "kind": self.kind,
-            "metadata": { "name": self.name },
+            "metadata": metadata,
             "spec": self.spec.to_json(),
         })
     }
@@ -107,6 +121,7 @@ impl PartialEq for Resource {
         self.kind == other.kind
             && self.api_version == other.api_version
             && self.name == other.name
+            && self.nodes == other.nodes
             && self.spec.dyn_eq(other.spec.as_ref())
     }
 }

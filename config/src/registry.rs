@@ -15,6 +15,8 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<kinds::IPv6StaticRoute>(),
     KindEntry::of::<kinds::Sysctl>(),
     KindEntry::of::<kinds::HealthCheck>(),
+    KindEntry::of::<kinds::RouterdCluster>(),
+    KindEntry::of::<kinds::VirtualAddress>(),
 ];
 
 /// Looks a kind up by its exact name.
@@ -92,7 +94,6 @@ pub(crate) static KNOWN_ELSEWHERE: &[&str] = &[
     "Plugin",
     "PortForward",
     "ProviderActionPolicy",
-    "RouterdCluster",
     "SAMEnrollmentClaim",
     "SAMEnrollmentClient",
     "SAMEnrollmentPolicy",
@@ -108,7 +109,6 @@ pub(crate) static KNOWN_ELSEWHERE: &[&str] = &[
     "TunnelInterface",
     "VRF",
     "VXLANTunnel",
-    "VirtualAddress",
     "WebConsole",
     "WireGuardInterface",
     "WireGuardPeer",

@@ -22,6 +22,14 @@ pub fn router_schema() -> Value {
             }
         }
     });
+    let mut resource_metadata = metadata.clone();
+    resource_metadata["properties"]["nodes"] = json!({
+        "description": "Cluster nodes (RouterdCluster peers) the resource applies on; all when absent.",
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": true,
+        "items": { "type": "string" }
+    });
     let resources: Vec<Value> = KINDS
         .iter()
         .map(|entry| {
@@ -34,7 +42,7 @@ pub fn router_schema() -> Value {
                 "properties": {
                     "apiVersion": { "type": "string", "const": entry.api_version },
                     "kind": { "type": "string", "const": entry.kind },
-                    "metadata": metadata,
+                    "metadata": resource_metadata,
                     "spec": spec,
                     "status": { "type": "object", "additionalProperties": true }
                 }

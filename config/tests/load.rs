@@ -172,3 +172,104 @@ fn go_routerd_examples_load() {
         "basic-static.yaml at least must load"
     );
 }
+
+/// A shared cluster config: per-node resources through `metadata.nodes`,
+/// whose cross-resource checks run per node (two nodes' LAN addresses in
+/// one prefix, one virtual router with a priority per node).
+#[test]
+fn a_cluster_config_with_per_node_resources_loads() {
+    use routerd_config::kinds::{RouterdCluster, VirtualAddress};
+    let loaded = load_file(&fixture("ha-pair.yaml")).expect("ha config loads");
+    let config = &loaded.config;
+    assert!(loaded.warnings.0.is_empty(), "{}", loaded.warnings);
+    let cluster = config.spec_of::<RouterdCluster>("branch").unwrap();
+    let members = cluster.members();
+    assert_eq!(members.len(), 3);
+    assert!(members[2].witness);
+    assert_eq!(cluster.lease(), std::time::Duration::from_millis(200));
+    let r1 = config.for_node("r1");
+    let r2 = config.for_node("r2");
+    let vips = |c: &routerd_config::Config| {
+        c.of_kind::<VirtualAddress>()
+            .map(|(r, s)| {
+                (
+                    r.name.clone(),
+                    s.group().unwrap(),
+                    s.vrrp.as_ref().unwrap().priority,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        vips(&r1),
+        [
+            ("gw-v4-r1".to_string(), "lan/ipv4/51".to_string(), Some(200)),
+            ("gw-v6".to_string(), "lan/ipv6/52".to_string(), None)
+        ]
+    );
+    assert_eq!(vips(&r2)[0].2, Some(100));
+    let v6 = config.spec_of::<VirtualAddress>("gw-v6").unwrap();
+    assert_eq!(
+        v6.link_local().unwrap().to_string(),
+        "fe80::200:5eff:fe00:234",
+        "the link-local of the virtual MAC 00:00:5e:00:02:34 (VRID 52)"
+    );
+}
+
+#[test]
+fn cluster_and_vrrp_mistakes_are_named() {
+    let text = r#"apiVersion: routerd.net/v1alpha1
+kind: Router
+metadata: { name: x }
+spec:
+  resources:
+    - apiVersion: system.routerd.net/v1alpha1
+      kind: RouterdCluster
+      metadata: { name: c }
+      spec:
+        peers: [r1, r2, { name: w, id: 2, address: "w" }]
+        heartbeat: 100ms
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: Interface
+      metadata: { name: lan }
+      spec: { ifname: lan0, managed: false }
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: VirtualAddress
+      metadata: { name: a, nodes: [r3] }
+      spec:
+        interface: lan
+        address: fd00::1/64
+        vrrp: { virtualRouterID: 0, priority: 255, version: 2, advertInterval: 15ms }
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: VirtualAddress
+      metadata: { name: b }
+      spec:
+        interface: lan
+        address: 10.0.0.1/24
+        family: ipv4
+        vrrp: { virtualRouterID: 7, peers: [fd00::2] }
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: VirtualAddress
+      metadata: { name: c }
+      spec:
+        interface: lan
+        address: 10.0.0.2/24
+        vrrp: { virtualRouterID: 7, priority: 50 }
+"#;
+    let err = load_str("F", text).expect_err("mistakes are errors");
+    let err = err.to_string();
+    for needle in [
+        "F:10:40: RouterdCluster/c: spec.peers[2].id: node id 2 is used twice",
+        "RouterdCluster/c: spec.peers[2].address: `w` is not host:port",
+        "RouterdCluster/c: spec.heartbeat: the heartbeat (100ms) must be at most half the election timeout (150ms)",
+        "VirtualAddress/a: metadata.nodes[0]: `r3` is not a RouterdCluster peer; did you mean `r1`?",
+        "VirtualAddress/a: spec.vrrp.virtualRouterID: virtual router ids are 1-255",
+        "VirtualAddress/a: spec.vrrp.priority: priority is 1-254",
+        "VirtualAddress/a: spec.vrrp.version: VRRPv2 carries IPv4 only",
+        "VirtualAddress/a: spec.vrrp.advertInterval: VRRPv2 advertises in whole seconds",
+        "VirtualAddress/b: spec.vrrp.peers[0]: fd00::2 is not of this family",
+        "VirtualAddress/c: spec.vrrp: VirtualAddress/b runs the same virtual router (lan/ipv4/7) with other VRRP settings",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    }
+}

@@ -1,17 +1,20 @@
 //! The resource kinds routerd implements, one module each.
 
 pub mod address;
+pub mod cluster;
 pub mod common;
 pub mod healthcheck;
 pub mod interface;
 pub mod route;
 pub mod static_route;
 pub mod sysctl;
+pub mod virtual_address;
 
 pub use address::{
     IPv4StaticAddress, IPv4StaticAddressSpec, IPv6StaticAddress, IPv6StaticAddressSpec,
     StaticAddress,
 };
+pub use cluster::{RouterdCluster, RouterdClusterSpec};
 pub use healthcheck::{HealthCheck, HealthCheckSpec};
 pub use interface::{Interface, InterfaceSpec};
 pub use route::{IPv4Route, IPv4RouteSpec, IPv6Route, IPv6RouteSpec, RouteSpec, RouteType};
@@ -19,3 +22,4 @@ pub use static_route::{
     IPv4StaticRoute, IPv4StaticRouteSpec, IPv6StaticRoute, IPv6StaticRouteSpec,
 };
 pub use sysctl::{Sysctl, SysctlCompare, SysctlSpec};
+pub use virtual_address::{VirtualAddress, VirtualAddressSpec};
