@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::api::ApiServer;
 use crate::bus::{Bus, EventBus};
 use crate::controller::{Controller, ControllerActor, ControllerArgs};
-use crate::controllers::{HealthCheckController, KernelController};
+use crate::controllers::{HealthCheckController, KernelController, VrrpController};
 use crate::kernel_watch::KernelWatcher;
 use crate::reconcile::Family;
 use crate::runtime::{Generation, Runtime, ServeOptions, Shutdown};
@@ -131,6 +131,10 @@ pub async fn serve(
     .map_err(|e| format!("cannot open the event log: {e}"))?;
     let bus = Bus::new(events);
     let kernel = Kernel::connect().map_err(|e| format!("cannot open netlink: {e}"))?;
+    let initial = Generation {
+        config: options.view(initial.config.clone()),
+        ..initial
+    };
     let (config, _) = watch::channel(Arc::new(initial));
     let (shutdown, mut shutdown_rx) = watch::channel(Shutdown::Running);
     let rt = Arc::new(Runtime {
@@ -170,10 +174,14 @@ pub async fn serve(
         })
     };
     let mut controllers = vec![watcher];
-    for family in Family::ALL {
-        controllers.push(controller_child(rt.clone(), KernelController::new(family)));
+    // A witness votes and stores config but has no data plane.
+    if !rt.options.witness {
+        for family in Family::ALL {
+            controllers.push(controller_child(rt.clone(), KernelController::new(family)));
+        }
+        controllers.push(controller_child(rt.clone(), HealthCheckController));
+        controllers.push(controller_child(rt.clone(), VrrpController));
     }
-    controllers.push(controller_child(rt.clone(), HealthCheckController));
 
     let bus_child = {
         let bus = bus.clone();

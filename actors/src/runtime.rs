@@ -30,6 +30,22 @@ pub struct ServeOptions {
     pub sysctl_dir: PathBuf,
     /// Allows `POST /v1/debug/panic/...` (tests of supervision only).
     pub fault_injection: bool,
+    /// This node's name in a RouterdCluster (`--node`); `None` outside a
+    /// cluster. In a cluster, VRRP mastership is granted through Raft.
+    pub cluster_node: Option<String>,
+    /// A Raft voter with no data plane (`--witness`).
+    pub witness: bool,
+}
+
+impl ServeOptions {
+    /// The part of `config` this node applies: everything outside a
+    /// cluster; in one, the resources not pinned to other nodes.
+    pub fn view(&self, config: Config) -> Config {
+        match &self.cluster_node {
+            Some(node) => config.for_node(node),
+            None => config,
+        }
+    }
 }
 
 /// One applied configuration.
@@ -37,7 +53,7 @@ pub struct ServeOptions {
 pub struct Generation {
     /// Monotonic generation number (0: nothing applied yet).
     pub number: u64,
-    /// The config.
+    /// The config: this node's view of it (see [`ServeOptions::view`]).
     pub config: Config,
     /// The YAML it was loaded from.
     pub source: String,

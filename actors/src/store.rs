@@ -196,7 +196,7 @@ async fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOu
     let loaded = loaded.map_err(ApplyError::Invalid)?;
     let warnings = loaded.warnings.0.iter().map(|d| d.to_string()).collect();
     let current = runtime.generation();
-    if current.number > 0 && current.config == loaded.config {
+    if current.number > 0 && current.config == runtime.options.view(loaded.config.clone()) {
         return Ok(ApplyOutcome {
             generation: current.number,
             changed: false,
@@ -208,10 +208,11 @@ async fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOu
     }
     let number = current.number + 1;
     persist(&dir(runtime), number, &source).map_err(|e| ApplyError::Storage(e.to_string()))?;
-    let (added, removed, modified) = diff(&current.config, &loaded.config);
+    let view = runtime.options.view(loaded.config);
+    let (added, removed, modified) = diff(&current.config, &view);
     runtime.config.send_replace(Arc::new(Generation {
         number,
-        config: loaded.config,
+        config: view,
         source,
         applied_at: now_rfc3339(),
     }));

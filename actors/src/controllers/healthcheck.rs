@@ -3,24 +3,22 @@
 //! supervisors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use ractor::Actor;
 use routerd_config::Config;
 use routerd_config::kinds::{HealthCheck, HealthCheckSpec, healthcheck::TargetSource};
 use routerd_contract::Event;
 use serde_json::{Value, json};
 
 use crate::controller::{Cause, Controller};
-use crate::daemon::{DaemonArgs, DaemonMsg, DaemonSpec, DaemonSupervisor, SharedSpec};
+use crate::controllers::daemons::sync_daemons;
+use crate::daemon::DaemonSpec;
 use crate::gate::{ConfigLookup, when_blocks};
 use crate::reconcile::{Scope, ifname_of};
 use crate::runtime::{Generation, Runtime};
-use crate::slot::Slot;
-use crate::supervisor::{ChildSpec, SupervisorMsg};
 
 /// Daemon names of health checks start with this.
 const PREFIX: &str = "healthcheck-";
@@ -164,77 +162,5 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             },
         );
     }
-    let daemons = runtime
-        .daemons
-        .get()
-        .ok_or("the daemon supervisors are not running")?;
-    let running: BTreeSet<String> = runtime
-        .daemon_names()
-        .into_iter()
-        .filter(|n| n.starts_with(PREFIX))
-        .collect();
-    for name in running
-        .iter()
-        .filter(|n| !wanted.contains_key(*n) && !held.contains(*n))
-    {
-        if let Some(slot) = runtime.daemon_slot(name)
-            && let Some(actor) = slot.get()
-        {
-            let _ = actor
-                .call(DaemonMsg::Retire, Some(Duration::from_secs(10)))
-                .await;
-        }
-        let _ = daemons
-            .call(
-                |reply| SupervisorMsg::Remove(name.clone(), Some(reply)),
-                Some(Duration::from_secs(15)),
-            )
-            .await;
-        runtime.forget_daemon(name);
-    }
-    for (name, spec) in wanted {
-        if let Some(slot) = runtime.daemon_slot(&name).filter(|s| s.get().is_some()) {
-            slot.cast(DaemonMsg::Update(spec));
-            continue;
-        }
-        let slot = Slot::new();
-        runtime.remember_daemon(&name, slot.clone());
-        let child = daemon_child(runtime.clone(), spec, slot);
-        match daemons
-            .call(
-                |reply| SupervisorMsg::Add(child, Some(reply)),
-                Some(Duration::from_secs(15)),
-            )
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(Ok(()))) => {}
-            Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(e),
-            _ => {
-                return Err(format!(
-                    "the daemon supervisors did not answer adding {name}"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn daemon_child(runtime: Arc<Runtime>, spec: DaemonSpec, slot: Slot<DaemonMsg>) -> ChildSpec {
-    let name = spec.name.clone();
-    // The start closure reads the spec through this cell, which the
-    // DaemonSupervisor keeps current: a restart after a crash starts from
-    // the newest config, not the one the child was added with.
-    let spec: SharedSpec = Arc::new(Mutex::new(spec));
-    ChildSpec::permanent(name, move |sup| {
-        let args = DaemonArgs {
-            runtime: runtime.clone(),
-            spec: spec.clone(),
-            slot: slot.clone(),
-        };
-        async move {
-            let (actor, _) = Actor::spawn_linked(None, DaemonSupervisor, args, sup).await?;
-            Ok(actor.get_cell())
-        }
-        .boxed()
-    })
+    sync_daemons(runtime, PREFIX, wanted, &held).await
 }

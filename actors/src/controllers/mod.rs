@@ -1,7 +1,10 @@
 //! The controllers, one per kind family.
 
+pub mod daemons;
 pub mod healthcheck;
 pub mod kernel;
+pub mod vrrp;
 
 pub use healthcheck::HealthCheckController;
 pub use kernel::KernelController;
+pub use vrrp::VrrpController;

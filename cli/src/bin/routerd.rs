@@ -92,6 +92,13 @@ enum Cmd {
         /// Allow POST /v1/debug/panic/CONTROLLER, for supervision tests.
         #[arg(long, hide = true)]
         fault_injection: bool,
+        /// This node's name in the config's RouterdCluster (default: its
+        /// spec.identity).
+        #[arg(long, env = "ROUTERD_NODE")]
+        node: Option<String>,
+        /// Run as a witness: a Raft voter with no data plane.
+        #[arg(long)]
+        witness: bool,
     },
 }
 
@@ -123,6 +130,8 @@ fn main() -> ExitCode {
             sysctl_dir,
             daemon_dir,
             fault_injection,
+            node,
+            witness,
         } => run_serve(ServeOptions {
             config_path: config,
             state_dir,
@@ -130,6 +139,8 @@ fn main() -> ExitCode {
             sysctl_dir,
             daemon_dir,
             fault_injection,
+            cluster_node: node,
+            witness,
         }),
     };
     match result {
