@@ -281,6 +281,14 @@ pair_master() {
   fi
 }
 
+# True when every VIP has exactly one holder (the groups may have different ones).
+pair_vips_owned() {
+  local a
+  for a in "$PAIR_VIP4" "$PAIR_VIP6_LL" "$PAIR_VIP6"; do
+    [ "$(pair_vip_holders "$a" | wc -l)" -eq 1 ] || return 1
+  done
+}
+
 # pair_wait_master TENTHS [STABLE_TENTHS]: waits until one router holds every
 # VIP, unchanged for STABLE_TENTHS (default 10), and prints it; fails after TENTHS.
 pair_wait_master() {
