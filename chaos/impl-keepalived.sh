@@ -152,3 +152,5 @@ impl_ready() {
 # keepalived has no committed configuration generation.
 impl_generation() { return 1; }
 IMPL_HAS_GENERATION=0
+# kill-control would be a no-op: keepalived has no control plane.
+IMPL_FAULT_KINDS="kill-vrrp cut-cluster lan-down"

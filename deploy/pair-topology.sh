@@ -262,9 +262,12 @@ pair_down() {
 
 # Prints the routers that hold ADDR (default: the IPv4 VIP) on lan0, one a line.
 pair_vip_holders() {
-  local addr="${1:-$PAIR_VIP4}" n
+  local addr="${1:-$PAIR_VIP4}" n out
   for n in "${PAIR_ROUTERS[@]}"; do
-    if ip -n "$(pair_ns "$n")" -o addr show dev lan0 2>/dev/null | grep -q " ${addr}/"; then
+    # Not `ip | grep -q`: grep exiting early makes ip die of SIGPIPE, which
+    # pipefail turns into "not found".
+    out="$(ip -n "$(pair_ns "$n")" -o addr show dev lan0 2>/dev/null)" || continue
+    if grep -q " ${addr}/" <<<"$out"; then
       echo "$n"
     fi
   done
