@@ -20,6 +20,7 @@ mod observe;
 mod plan;
 mod sysctl;
 mod types;
+mod vip;
 mod watch;
 
 pub use apply::ApplyReport;
@@ -33,6 +34,7 @@ pub use types::{
     Address, AddressFlags, AddressIntent, Desired, LOCAL_TABLE, Link, LinkIntent, MAIN_TABLE,
     Observed, Route, RouteIntent, RouteKind, SysctlCompare, SysctlIntent, default_metric,
 };
+pub use vip::ROUTERD_VRRP_PROTO;
 pub use watch::Notification;
 
 /// The rtnetlink protocol id (rtm_protocol for routes, IFA_PROTO for addresses)
