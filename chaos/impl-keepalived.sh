@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the IMPL_* variables are read by the sourcing script
 # Chaos and failover-bench hooks for keepalived 2.2.7 (Debian) as the VRRP
 # implementation on r1/r2. Sourced by chaos/run.sh and deploy/failover-bench.sh
 # after deploy/pair-topology.sh, so PAIR_PREFIX, pair_ns and pair_run_dir are set.

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the IMPL_* variables are read by the sourcing script
 # Chaos and failover-bench hooks for routerd (routerd + routerd-vrrp on r1/r2,
 # routerd --witness on w). A SKELETON: every hook says what it must do; the
 # bodies are to be written when routerd's HA parts land. Until then every hook

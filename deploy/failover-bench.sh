@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#IMPLS[@]} -gt 0 ] || IMPLS=(keepalived)
 [ ${#ADVERTS[@]} -gt 0 ] || ADVERTS=(0.1 1)
-[[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -gt 0 ] || die "--runs wants a positive number"
+if ! [[ "$RUNS" =~ ^[1-9][0-9]*$ ]]; then die "--runs wants a positive number"; fi
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces); run: sudo $0 $*"
 for t in ip jq awk; do command -v "$t" >/dev/null || die "$t is missing (deploy/install-deps.sh)"; done
 

@@ -31,6 +31,8 @@ PACKAGES=(
   pkg-config
   tcpdump        # packet assertions and debugging
   jq             # JSON from routerctl and the contract
+  keepalived     # VRRP peer for the HA lab, chaos and failover bench (its service
+                 # needs /etc/keepalived/keepalived.conf, which nothing here writes)
 )
 
 missing=()

@@ -39,8 +39,6 @@ PAIR_PREFIX="${PAIR_PREFIX:-rdlab}"
 # Where hooks keep per-lab state (configs, pid files, logs); `down` deletes it.
 PAIR_RUN_BASE="${PAIR_RUN_BASE:-/run/routerd-pair}"
 
-PAIR_WAN_NET4=198.51.100.0/24
-PAIR_WAN_NET6=2001:db8:100::/64
 PAIR_WAN_HOST4=198.51.100.1
 PAIR_WAN_HOST6=2001:db8:100::1
 PAIR_LAN_NET4=10.99.0.0/24
