@@ -29,11 +29,23 @@ pub enum Op {
     /// A node no longer has the group in its configuration.
     Withdraw { group: String, node: NodeId },
     /// The leader grants the group to a node with a new epoch.
-    Grant { group: String, node: NodeId, epoch: u64 },
+    Grant {
+        group: String,
+        node: NodeId,
+        epoch: u64,
+    },
     /// The owner extends its lease.
-    Renew { group: String, node: NodeId, epoch: u64 },
+    Renew {
+        group: String,
+        node: NodeId,
+        epoch: u64,
+    },
     /// The owner gives the group up (or the leader revokes it).
-    Release { group: String, node: NodeId, epoch: u64 },
+    Release {
+        group: String,
+        node: NodeId,
+        epoch: u64,
+    },
 }
 
 /// What applying an op did.
