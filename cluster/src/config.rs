@@ -99,8 +99,9 @@ impl ClusterConfig {
             election_timeout_max: ms(self.election_timeout.1),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
-            // Purge as soon as a snapshot allows, in small batches.
-            purge_batch_size: 64,
+            // Purge once a snapshot covers a batch; never wait for more entries than a
+            // snapshot interval, or a small interval would never purge at all.
+            purge_batch_size: self.snapshot_every.clamp(1, 256),
             // Snapshot chunks travel as JSON (bytes become number arrays, ~3.5x):
             // keep each chunk's message well under the gRPC message limit.
             snapshot_max_chunk_size: 1 << 20,
