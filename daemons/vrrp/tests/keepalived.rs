@@ -136,10 +136,12 @@ fn interop(tag: &str, family: &str, version: u8) {
     let keepalived_addr = peer(&lab, family);
     let ours_addr = ours.instance(name)["sourceAddress"]
         .as_str()
-        .unwrap()
+        .expect("test value")
         .to_string();
-    let ka_higher = keepalived_addr.parse::<std::net::IpAddr>().unwrap()
-        > ours_addr.parse::<std::net::IpAddr>().unwrap();
+    let ka_higher = keepalived_addr
+        .parse::<std::net::IpAddr>()
+        .expect("test value")
+        > ours_addr.parse::<std::net::IpAddr>().expect("test value");
     let (winner_state, ka_has_vip) = if ka_higher {
         ("Backup", true)
     } else {
@@ -209,7 +211,10 @@ fn interop(tag: &str, family: &str, version: u8) {
     assert!(lab.has_addr(0, vip(family)));
     let inst = ours.instance(name);
     assert!(
-        inst["counters"]["advertsReceived"].as_u64().unwrap() > 0,
+        inst["counters"]["advertsReceived"]
+            .as_u64()
+            .expect("test value")
+            > 0,
         "{inst}"
     );
     let _keep: PathBuf = ka.dir.path().to_path_buf();
