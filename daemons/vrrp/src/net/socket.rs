@@ -46,7 +46,9 @@ impl VrrpSocket {
                 s.bind_device(Some(ifname.as_bytes()))?;
                 s.set_multicast_if_v4(&src)?;
                 s.join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(ifindex))?;
-                s.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
+                // Not bound to `src`: an IPv4 raw socket bound to an address only
+                // receives packets sent to it, never to the group. The kernel picks
+                // the link's primary address as the source, which is `src`.
                 s
             }
             IpAddr::V6(src) => {
