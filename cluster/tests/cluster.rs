@@ -148,6 +148,7 @@ fn a_node_behind_the_snapshot_catches_up_from_it() {
         let opts = Options {
             snapshot_every: 10,
             keep_logs_after_snapshot: 0,
+            ..Options::default()
         };
         let mut c = TestCluster::start(3, 7200, opts);
         let leader = c.bootstrap();

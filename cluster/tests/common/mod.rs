@@ -95,6 +95,8 @@ fn runtime() -> Runtime {
 pub struct Options {
     pub snapshot_every: u64,
     pub keep_logs_after_snapshot: u64,
+    /// None: the library default (150..300 ms).
+    pub election_timeout: Option<(Duration, Duration)>,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
         Options {
             snapshot_every: 1000,
             keep_logs_after_snapshot: 1000,
+            election_timeout: None,
         }
     }
 }
@@ -158,6 +161,9 @@ impl TestCluster {
                 );
                 cfg.snapshot_every = opts.snapshot_every;
                 cfg.keep_logs_after_snapshot = opts.keep_logs_after_snapshot;
+                if let Some(t) = opts.election_timeout {
+                    cfg.election_timeout = t;
+                }
                 let mut t = TestNode {
                     id,
                     cfg,
