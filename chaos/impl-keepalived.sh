@@ -10,13 +10,14 @@
 #
 # Settings (environment):
 #   ADVERT_INT           advert interval in seconds (default 0.1)
-#   KEEPALIVED_PREEMPT   1 (default 0): let the higher priority take the VIPs
-#                        back. With preemption, the hand-back is a real
-#                        overlap of about a millisecond (the new master adds
-#                        the VIPs before the old one has heard its advert),
-#                        which a 10 ms checker catches now and then: chaos runs
-#                        use nopreempt, the failover bench keeps preemption
-#                        like the reference configs in shared/fixtures/peers.
+#   KEEPALIVED_PREEMPT   0 (default): nopreempt. 1: preempt, like the
+#                        reference configs (the failover bench sets it). With
+#                        preemption the hand-back to r1 after a fault is a real,
+#                        short overlap: r1 adds the VIPs before r2 has heard
+#                        its advert and dropped them. rdcheck caught it (one
+#                        10 ms sample with both owners, seed 20260, right after
+#                        kill-vrrp r1 and its restart); chaos runs therefore use
+#                        nopreempt, which keepalived passes.
 
 IMPL_NAME=keepalived
 
