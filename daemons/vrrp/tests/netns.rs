@@ -229,3 +229,29 @@ fn kill9_keeps_the_vip_and_a_restart_resumes_master_then_sigterm_releases() {
         "an orderly stop leaves Master"
     );
 }
+
+/// Resident set of routerd-vrrp with two instances (one IPv4, one IPv6) as
+/// Master. Run against a release build:
+/// `ROUTERD_BIN_DIR=$CARGO_TARGET_DIR/release cargo test -p routerd-vrrp --test netns rss -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check; run with --ignored against a release build"]
+fn rss_with_two_instances() {
+    let lab = Lab::new("vrrp-rss", 1);
+    let mut a = Vrrp::new(&config(
+        "r0",
+        vec![
+            instance("gw4", "ipv4", 3, 51, 200, false),
+            instance("gw6", "ipv6", 3, 52, 200, false),
+        ],
+    ));
+    a.start(&lab.routers[0]);
+    a.wait_state("gw4", "Master", SETTLE);
+    a.wait_state("gw6", "Master", SETTLE);
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", a.process().pid())).unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("VmRSS: ?");
+    eprintln!("routerd-vrrp with 2 instances: {rss}");
+}
