@@ -220,6 +220,108 @@ async fn get_config(State(rt): State<Arc<Runtime>>) -> Response {
     .into_response()
 }
 
+fn cluster_of(rt: &Runtime) -> Result<routerd_cluster::ClusterNode, Box<Response>> {
+    rt.cluster.clone().ok_or_else(|| {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            "this routerd is not in a cluster (no RouterdCluster in its config)",
+        ))
+    })
+}
+
+async fn get_cluster(State(rt): State<Arc<Runtime>>) -> Response {
+    let cluster = match cluster_of(&rt) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let status = cluster.status();
+    let committed = cluster.with_state(|s| s.config.current().map(|g| g.generation));
+    let ownership = match rt.ownership.get() {
+        Some(actor) => match actor
+            .call(
+                crate::ownership::OwnershipMsg::Status,
+                Some(Duration::from_secs(5)),
+            )
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(v)) => v,
+            _ => Value::Null,
+        },
+        None => Value::Null,
+    };
+    Json(json!({
+        "node": rt.options.cluster_node,
+        "witness": rt.options.witness,
+        "raft": status,
+        "generation": { "served": rt.generation().number, "committed": committed },
+        "ownership": ownership,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberBody {
+    id: u64,
+    name: String,
+    address: String,
+    #[serde(default)]
+    witness: bool,
+    #[serde(default = "yes")]
+    voter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn post_member(State(rt): State<Arc<Runtime>>, Json(m): Json<MemberBody>) -> Response {
+    let cluster = match cluster_of(&rt) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let member = routerd_cluster::Member {
+        id: m.id,
+        name: m.name,
+        addr: m.address,
+        witness: m.witness,
+    };
+    match cluster.add_member(member, m.voter).await {
+        Ok(()) => Json(json!({ "added": m.id, "voter": m.voter })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn delete_member(State(rt): State<Arc<Runtime>>, Path(id): Path<u64>) -> Response {
+    let cluster = match cluster_of(&rt) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match cluster.remove_member(id).await {
+        Ok(()) => Json(json!({ "removed": id })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TransferBody {
+    to: u64,
+}
+
+async fn post_transfer_leader(
+    State(rt): State<Arc<Runtime>>,
+    Json(t): Json<TransferBody>,
+) -> Response {
+    let cluster = match cluster_of(&rt) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match cluster.transfer_leader(t.to).await {
+        Ok(()) => Json(json!({ "leader": t.to })).into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
 async fn post_validate(Query(q): Query<LabelQuery>, body: axum::body::Bytes) -> Response {
     let text = match body_text(body) {
         Ok(t) => t,
@@ -495,6 +597,13 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             post(post_daemon_command),
         )
         .route("/v1/actors", get(get_actors))
+        .route("/v1/cluster", get(get_cluster))
+        .route("/v1/cluster/members", post(post_member))
+        .route(
+            "/v1/cluster/members/{id}",
+            axum::routing::delete(delete_member),
+        )
+        .route("/v1/cluster/transfer-leader", post(post_transfer_leader))
         .route("/v1/debug/panic/{controller}", post(post_panic))
         .with_state(rt);
     contract.merge(extra)

@@ -8,11 +8,13 @@
 
 pub mod api;
 pub mod bus;
+pub mod cluster_sync;
 pub mod controller;
 pub mod controllers;
 pub mod daemon;
 pub mod gate;
 pub mod kernel_watch;
+pub mod ownership;
 pub mod persist;
 pub mod reconcile;
 pub mod root;

@@ -114,12 +114,66 @@ fn supervisor_child(
     })
 }
 
+/// The cluster's actors: config sync and ownership, under one supervisor.
+fn cluster_children(
+    rt: Arc<Runtime>,
+    node: routerd_cluster::ClusterNode,
+    node_id: u64,
+    policy: routerd_ownership::Policy,
+    offer: Option<String>,
+) -> ChildSpec {
+    use crate::cluster_sync::{ClusterSync, SyncArgs};
+    use crate::ownership::{OwnershipActor, OwnershipArgs};
+    let sync = {
+        let (rt, node) = (rt.clone(), node.clone());
+        ChildSpec::permanent("cluster-sync", move |sup| {
+            let args = SyncArgs {
+                runtime: rt.clone(),
+                cluster: node.clone(),
+                offer: offer.clone(),
+            };
+            async move {
+                let (r, _) = Actor::spawn_linked(None, ClusterSync, args, sup).await?;
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let ownership = {
+        let (rt, node) = (rt.clone(), node.clone());
+        ChildSpec::permanent("ownership", move |sup| {
+            let args = OwnershipArgs {
+                runtime: rt.clone(),
+                cluster: node.clone(),
+                node_id,
+                policy,
+            };
+            let slot = rt.ownership.clone();
+            async move {
+                let (r, _) = Actor::spawn_linked(None, OwnershipActor, args, sup).await?;
+                slot.set(r.clone());
+                Ok(r.get_cell())
+            }
+            .boxed()
+        })
+    };
+    let observer = observer(rt.bus.clone());
+    supervisor_child(
+        "cluster",
+        Slot::new(),
+        vec![sync, ownership],
+        Policy::default(),
+        observer,
+    )
+}
+
 /// Runs the control plane until a stop is requested or the tree gives up.
 /// `from_file` says the initial generation was just made from the `-c` file.
 pub async fn serve(
     options: ServeOptions,
     initial: Generation,
     from_file: bool,
+    cluster: Option<crate::cluster_sync::ClusterSetup>,
 ) -> Result<(), String> {
     std::fs::create_dir_all(&options.state_dir)
         .map_err(|e| format!("{}: {e}", options.state_dir.display()))?;
@@ -137,6 +191,29 @@ pub async fn serve(
     };
     let (config, _) = watch::channel(Arc::new(initial));
     let (shutdown, mut shutdown_rx) = watch::channel(Shutdown::Running);
+    let (cluster_node, cluster_extra) = match cluster {
+        Some(setup) => {
+            let node = routerd_cluster::ClusterNode::start(setup.config)
+                .await
+                .map_err(|e| format!("cannot start the cluster node: {e}"))?;
+            // Idempotent; the lowest id initializes a fresh cluster. Retried
+            // in the background so a router comes up without its peers.
+            let boot = node.clone();
+            tokio::spawn(async move {
+                for _ in 0..600 {
+                    match boot.bootstrap().await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cluster bootstrap not done yet");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            });
+            (Some(node), Some((setup.node_id, setup.policy, setup.offer)))
+        }
+        None => (None, None),
+    };
     let rt = Arc::new(Runtime {
         options,
         bus: bus.clone(),
@@ -159,6 +236,8 @@ pub async fn serve(
         daemon_slots: Mutex::new(Default::default()),
         shutdown,
         started: SystemTime::now(),
+        cluster: cluster_node.clone(),
+        ownership: Slot::new(),
     });
     let observer = observer(bus.clone());
 
@@ -218,9 +297,11 @@ pub async fn serve(
             .boxed()
         })
     };
-    let root_children = vec![
-        bus_child,
-        store_child,
+    let mut root_children = vec![bus_child, store_child];
+    if let (Some(node), Some((node_id, policy, offer))) = (cluster_node.clone(), cluster_extra) {
+        root_children.push(cluster_children(rt.clone(), node, node_id, policy, offer));
+    }
+    root_children.extend([
         supervisor_child(
             "controllers",
             rt.controllers.clone(),
@@ -236,7 +317,7 @@ pub async fn serve(
             observer.clone(),
         ),
         api_child,
-    ];
+    ]);
     let (root, root_handle) = Actor::spawn(
         None,
         Supervisor,

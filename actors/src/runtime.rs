@@ -115,6 +115,10 @@ pub struct Runtime {
     pub shutdown: watch::Sender<Shutdown>,
     /// When routerd started.
     pub started: SystemTime,
+    /// The Raft node, in a cluster.
+    pub cluster: Option<routerd_cluster::ClusterNode>,
+    /// The ownership actor, in a cluster.
+    pub ownership: Slot<crate::ownership::OwnershipMsg>,
 }
 
 impl Runtime {

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use routerd_config::{Config, Diagnostics, load_str};
@@ -50,6 +51,9 @@ pub enum ApplyError {
     /// It could not be stored; nothing changed.
     #[error("cannot store the config: {0}")]
     Storage(String),
+    /// The cluster could not commit it (no quorum, or no leader in time).
+    #[error("the cluster did not commit the config: {0}")]
+    Cluster(String),
 }
 
 /// Messages of the config store.
@@ -65,6 +69,13 @@ pub enum StoreMsg {
     },
     /// Re-read the file routerd was started with.
     Reload(RpcReplyPort<Result<ApplyOutcome, ApplyError>>),
+    /// A generation committed by the cluster: store it under its number and
+    /// serve it.
+    Replicated {
+        number: u64,
+        source: String,
+        label: String,
+    },
 }
 
 impl Traced for StoreMsg {
@@ -72,6 +83,7 @@ impl Traced for StoreMsg {
         match self {
             StoreMsg::Apply { .. } => "Apply",
             StoreMsg::Reload(_) => "Reload",
+            StoreMsg::Replicated { .. } => "Replicated",
         }
     }
 }
@@ -191,6 +203,124 @@ fn internal(message: &str) -> Diagnostics {
     d
 }
 
+/// How long an apply in a cluster waits for its generation to be served here.
+const CLUSTER_APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// In a cluster: validate here, commit through the leader, and answer once
+/// this node serves the new generation.
+async fn apply_in_cluster(
+    runtime: Arc<Runtime>,
+    cluster: routerd_cluster::ClusterNode,
+    source: String,
+    label: String,
+) -> Result<ApplyOutcome, ApplyError> {
+    let (source, loaded) = load_off_runtime(label.clone(), source).await;
+    let loaded = loaded.map_err(ApplyError::Invalid)?;
+    let warnings: Vec<String> = loaded.warnings.0.iter().map(|d| d.to_string()).collect();
+    let committed_same = cluster.with_state(|s| {
+        s.config
+            .current()
+            .filter(|g| g.yaml == source)
+            .map(|g| g.generation)
+    });
+    if let Some(generation) = committed_same {
+        return Ok(ApplyOutcome {
+            generation,
+            changed: false,
+            added: vec![],
+            removed: vec![],
+            modified: vec![],
+            warnings,
+        });
+    }
+    let before = runtime.generation();
+    let response = cluster
+        .propose(routerd_cluster::Request::PutConfig {
+            yaml: source,
+            source: label,
+        })
+        .await
+        .map_err(|e| ApplyError::Cluster(e.to_string()))?;
+    let routerd_cluster::Response::Config { generation } = response else {
+        return Err(ApplyError::Cluster(format!(
+            "unexpected answer {response:?}"
+        )));
+    };
+    let mut rx = runtime.config.subscribe();
+    let served =
+        tokio::time::timeout(CLUSTER_APPLY_WAIT, rx.wait_for(|g| g.number >= generation)).await;
+    if !matches!(served, Ok(Ok(_))) {
+        return Err(ApplyError::Cluster(format!(
+            "generation {generation} was committed but is not served here after {CLUSTER_APPLY_WAIT:?}"
+        )));
+    }
+    let view = runtime.options.view(loaded.config);
+    let (added, removed, modified) = diff(&before.config, &view);
+    Ok(ApplyOutcome {
+        generation,
+        changed: true,
+        added,
+        removed,
+        modified,
+        warnings,
+    })
+}
+
+/// Serves generation `number` committed by the cluster.
+async fn replicated(runtime: &Runtime, number: u64, source: String, label: String) {
+    if runtime.generation().number >= number {
+        return;
+    }
+    let (source, loaded) = load_off_runtime(label.clone(), source).await;
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(d) => {
+            // Another node's routerd accepted what this one refuses (a
+            // version difference): keep serving the last good generation,
+            // loudly.
+            runtime.bus.publish(
+                NewEvent::new("routerd.cluster.config", "ReplicatedInvalid")
+                    .message(format!(
+                        "committed generation {number} does not load here; still serving {}:\n{d}",
+                        runtime.generation().number
+                    ))
+                    .attr("generation", number),
+            );
+            return;
+        }
+    };
+    if let Err(e) = persist(&dir(runtime), number, &source) {
+        runtime.bus.publish(
+            NewEvent::new("routerd.cluster.config", "StorageFailed")
+                .message(format!("cannot store generation {number}: {e}"))
+                .attr("generation", number),
+        );
+        return;
+    }
+    let current = runtime.generation();
+    let view = runtime.options.view(loaded.config);
+    let (added, removed, modified) = diff(&current.config, &view);
+    runtime.config.send_replace(Arc::new(Generation {
+        number,
+        config: view,
+        source,
+        applied_at: now_rfc3339(),
+    }));
+    runtime.bus.publish(
+        NewEvent::new("routerd.config.applied", "ConfigApplied")
+            .message(format!(
+                "generation {number} from the cluster ({label}): {} added, {} removed, {} modified",
+                added.len(),
+                removed.len(),
+                modified.len()
+            ))
+            .attr("generation", number)
+            .attr("added", added)
+            .attr("removed", removed)
+            .attr("modified", modified),
+    );
+}
+
 async fn apply(runtime: &Runtime, source: String, label: &str) -> Result<ApplyOutcome, ApplyError> {
     let (source, loaded) = load_off_runtime(label.to_string(), source).await;
     let loaded = loaded.map_err(ApplyError::Invalid)?;
@@ -277,14 +407,39 @@ impl Actor for ConfigStore {
                     label,
                     reply,
                 } => {
-                    let _ = reply.send(apply(runtime, source, &label).await);
+                    if let Some(cluster) = runtime.cluster.clone() {
+                        // Waits for Replicated, which this actor handles:
+                        // answer from a task, never from the handler.
+                        let rt = runtime.clone();
+                        tokio::spawn(async move {
+                            let _ = reply.send(apply_in_cluster(rt, cluster, source, label).await);
+                        });
+                    } else {
+                        let _ = reply.send(apply(runtime, source, &label).await);
+                    }
                 }
+                StoreMsg::Replicated {
+                    number,
+                    source,
+                    label,
+                } => replicated(runtime, number, source, label).await,
                 StoreMsg::Reload(reply) => {
                     let result = match &runtime.options.config_path {
                         None => Err(ApplyError::Storage(
                             "routerd was started without -c; there is no file to reload".into(),
                         )),
                         Some(path) => match std::fs::read_to_string(path) {
+                            Ok(source) if runtime.cluster.is_some() => {
+                                let (rt, label) = (runtime.clone(), path.display().to_string());
+                                if let Some(cluster) = runtime.cluster.clone() {
+                                    tokio::spawn(async move {
+                                        let _ = reply.send(
+                                            apply_in_cluster(rt, cluster, source, label).await,
+                                        );
+                                    });
+                                }
+                                return;
+                            }
                             Ok(source) => {
                                 let result =
                                     apply(runtime, source.clone(), &path.display().to_string())
@@ -320,6 +475,14 @@ pub fn remember_file(state_dir: &Path, source: &str) -> std::io::Result<()> {
     let dir = state_dir.join("config");
     std::fs::create_dir_all(&dir)?;
     write_atomic(dir.join(FROM_FILE), source.as_bytes())
+}
+
+/// Whether the `-c` file's `source` differs from what routerd last took in.
+pub fn from_file_changed(state_dir: &Path, source: &str) -> bool {
+    std::fs::read_to_string(state_dir.join("config").join(FROM_FILE))
+        .ok()
+        .as_deref()
+        != Some(source)
 }
 
 /// The generation routerd starts with, and whether the `-c` file made a new

@@ -44,6 +44,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Longest event long-poll.
 const FOLLOW_WAIT: Duration = Duration::from_secs(25);
 
+/// The directory of daemon `name` under routerd's state directory.
+pub fn daemon_dir(state_dir: &std::path::Path, name: &str) -> PathBuf {
+    state_dir.join("daemons").join(name)
+}
+
+/// The contract socket of daemon `name`.
+pub fn daemon_socket(state_dir: &std::path::Path, name: &str) -> PathBuf {
+    daemon_dir(state_dir, name).join("daemon.sock")
+}
+
 /// What routerd wants running.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSpec {
@@ -247,12 +257,7 @@ impl Actor for DaemonSupervisor {
             .clone();
         let span = start_span(&format!("DaemonSupervisor/{}", spec.name));
         async move {
-            let dir = args
-                .runtime
-                .options
-                .state_dir
-                .join("daemons")
-                .join(&spec.name);
+            let dir = daemon_dir(&args.runtime.options.state_dir, &spec.name);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             write_json_atomic(dir.join("config.json"), &spec.config)
                 .map_err(|e| format!("{}: cannot write the daemon config: {e}", dir.display()))?;

@@ -101,12 +101,59 @@ enum Cmd {
     },
     /// routerd's supervision tree with restart counts.
     Actors,
+    /// The Raft cluster: status, members, leadership, certificates.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCmd,
+    },
     /// Re-read routerd's config file.
     Reload,
     /// Reconcile everything now.
     Renew,
     /// Stop routerd (managed daemons keep running and are adopted on restart).
     Stop,
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Create the cluster CA and a certificate for each node (offline; no
+    /// routerd needed). Copy DIR to every node (keys are 0600).
+    Init {
+        /// Output directory (ca.pem, ca.key, NODE.pem, NODE.key).
+        #[arg(long)]
+        out: PathBuf,
+        /// NAME or NAME=IP[,IP...] for each node (IPs go into the certificate).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+    },
+    /// Raft role, leader, indexes, quorum, generations and VRRP ownership.
+    Status {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// The members as this node sees them.
+    Members {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Add a member (as a learner first, then a voter unless --learner).
+    Add {
+        /// Node name (its certificate's name).
+        name: String,
+        #[arg(long)]
+        id: u64,
+        /// host:port of its cluster service.
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        witness: bool,
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove a member (by id or name).
+    Remove { member: String },
+    /// Hand the leadership to a member (by id or name).
+    TransferLeader { member: String },
 }
 
 #[derive(Subcommand)]
@@ -250,6 +297,7 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Daemon { command } => daemon(client, command).await?,
+        Cmd::Cluster { command } => return cluster(client, command).await,
         Cmd::Actors => {
             let v: Value = client.get_json("/v1/actors").await.map_err(explain)?;
             print_actors(&v);
@@ -271,6 +319,255 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
 }
 
 /// Makes "cannot connect" actionable.
+async fn cluster(client: &Client, command: ClusterCmd) -> Result<ExitCode> {
+    match command {
+        ClusterCmd::Init { out, nodes } => {
+            let mut specs = Vec::new();
+            for n in &nodes {
+                let (name, ips) = n.split_once('=').unwrap_or((n.as_str(), ""));
+                let ips = ips
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse()
+                            .with_context(|| format!("--node {n}: `{s}` is not an IP address"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                specs.push(routerd_cluster::pki::NodeSpec {
+                    name: name.to_string(),
+                    ips,
+                });
+            }
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+            let files = routerd_cluster::pki::init_cluster(&out, &specs)
+                .with_context(|| format!("cannot create the cluster PKI in {}", out.display()))?;
+            outln!("CA: {}", out.join("ca.pem").display());
+            for f in files {
+                outln!("node: {} {}", f.cert.display(), f.key.display());
+            }
+        }
+        ClusterCmd::Status { output } => {
+            let v: Value = client.get_json("/v1/cluster").await.map_err(explain)?;
+            match output {
+                Format::Table => print_cluster(&v),
+                f => print_value(&v, f)?,
+            }
+        }
+        ClusterCmd::Members { output } => {
+            let v: Value = client.get_json("/v1/cluster").await.map_err(explain)?;
+            let members = &v["raft"]["members"];
+            match output {
+                Format::Table => print_members(&v["raft"]),
+                f => print_value(members, f)?,
+            }
+        }
+        ClusterCmd::Add {
+            name,
+            id,
+            address,
+            witness,
+            learner,
+        } => {
+            let body = serde_json::json!({
+                "id": id, "name": name, "address": address, "witness": witness, "voter": !learner,
+            });
+            let v = post_json(client, "/v1/cluster/members", &body).await?;
+            outln!(
+                "added {name} (id {id}){}",
+                if learner { " as a learner" } else { "" }
+            );
+            let _ = v;
+        }
+        ClusterCmd::Remove { member } => {
+            let id = member_id(client, &member).await?;
+            let path = format!("/v1/cluster/members/{id}");
+            let (status, body) = client
+                .request_raw(http::Method::DELETE, &path, None, None)
+                .await
+                .map_err(explain)?;
+            if !status.is_success() {
+                bail!(
+                    "{}",
+                    error_of(&serde_json::from_slice(&body).unwrap_or_default())
+                );
+            }
+            outln!("removed {member} (id {id})");
+        }
+        ClusterCmd::TransferLeader { member } => {
+            let id = member_id(client, &member).await?;
+            post_json(
+                client,
+                "/v1/cluster/transfer-leader",
+                &serde_json::json!({ "to": id }),
+            )
+            .await?;
+            outln!("leadership handed to {member} (id {id})");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn post_json(client: &Client, path: &str, body: &Value) -> Result<Value> {
+    let bytes = serde_json::to_vec(body)?;
+    let (status, answer) = client
+        .request_raw(
+            http::Method::POST,
+            path,
+            Some(bytes),
+            Some("application/json"),
+        )
+        .await
+        .map_err(explain)?;
+    let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+    if !status.is_success() {
+        bail!("{}", error_of(&v));
+    }
+    Ok(v)
+}
+
+/// A member given by id or by name.
+async fn member_id(client: &Client, member: &str) -> Result<u64> {
+    if let Ok(id) = member.parse() {
+        return Ok(id);
+    }
+    let v: Value = client.get_json("/v1/cluster").await.map_err(explain)?;
+    v["raft"]["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == member)
+        .and_then(|m| m["id"].as_u64())
+        .with_context(|| format!("no member named {member}"))
+}
+
+fn print_cluster(v: &Value) {
+    let raft = &v["raft"];
+    let s = |x: &Value| match x {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    outln!(
+        "node:        {} (id {}){}",
+        s(&raft["name"]),
+        s(&raft["id"]),
+        if v["witness"].as_bool() == Some(true) {
+            ", witness"
+        } else {
+            ""
+        }
+    );
+    outln!(
+        "role:        {} (term {})",
+        s(&raft["role"]),
+        s(&raft["term"])
+    );
+    outln!(
+        "leader:      {} (id {})",
+        s(&raft["leaderName"]),
+        s(&raft["leader"])
+    );
+    outln!(
+        "quorum:      {}",
+        if raft["quorum"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "NO (VRRP-only after the lease)"
+        }
+    );
+    outln!(
+        "log:         last {} committed {} applied {}",
+        s(&raft["lastLogIndex"]),
+        s(&raft["committedIndex"]),
+        s(&raft["appliedIndex"])
+    );
+    outln!(
+        "generation:  served {} committed {}",
+        s(&v["generation"]["served"]),
+        s(&v["generation"]["committed"])
+    );
+    outln!();
+    print_members(raft);
+    let groups = v["ownership"]["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !groups.is_empty() {
+        outln!();
+        outln!(
+            "{:<16} {:<8} {:<6} {:<8} {}",
+            "GROUP",
+            "OWNER",
+            "EPOCH",
+            "LOCAL",
+            "CANDIDATES"
+        );
+        let name_of = |id: &Value| {
+            raft["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| &m["id"] == id)
+                .and_then(|m| m["name"].as_str().map(str::to_string))
+                .unwrap_or_else(|| s(id))
+        };
+        for g in groups {
+            let cands: Vec<String> = g["candidates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{}:{}{}",
+                        name_of(&c["node"]),
+                        s(&c["priority"]),
+                        if c["eligible"].as_bool() == Some(true) {
+                            ""
+                        } else {
+                            "(down)"
+                        }
+                    )
+                })
+                .collect();
+            outln!(
+                "{:<16} {:<8} {:<6} {:<8} {}",
+                s(&g["group"]),
+                name_of(&g["owner"]),
+                s(&g["epoch"]),
+                s(&g["local"]["role"]),
+                cands.join(" ")
+            );
+        }
+    }
+}
+
+fn print_members(raft: &Value) {
+    outln!(
+        "{:<4} {:<12} {:<22} {:<8} {:<8} {}",
+        "ID",
+        "NAME",
+        "ADDRESS",
+        "VOTER",
+        "WITNESS",
+        "LAST-ACK"
+    );
+    for m in raft["members"].as_array().into_iter().flatten() {
+        let ack = match m["millisSinceAck"].as_u64() {
+            Some(ms) => format!("{ms}ms"),
+            None => "-".into(),
+        };
+        outln!(
+            "{:<4} {:<12} {:<22} {:<8} {:<8} {}",
+            m["id"].as_u64().unwrap_or_default(),
+            m["name"].as_str().unwrap_or_default(),
+            m["addr"].as_str().unwrap_or_default(),
+            m["voter"].as_bool().unwrap_or_default(),
+            m["witness"].as_bool().unwrap_or_default(),
+            ack
+        );
+    }
+}
+
 fn explain(e: ClientError) -> anyhow::Error {
     match e {
         ClientError::Connect { .. } => anyhow::anyhow!(

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use routerd_actors::cluster_sync::ClusterSetup;
 use routerd_actors::gate::ConfigLookup;
 use routerd_actors::reconcile::{Family, Scope, desired, interface_fields, select};
+use routerd_actors::runtime::Generation;
 use routerd_actors::status::Statuses;
 use routerd_actors::store::initial_generation;
 use routerd_actors::{ServeOptions, serve};
@@ -348,7 +350,113 @@ async fn apply(path: &Path, output: Output, sysctl_dir: &Path) -> Result<ExitCod
     })
 }
 
-fn run_serve(options: ServeOptions) -> Result<ExitCode> {
+/// In a cluster: who this node is, its Raft settings, and what it serves
+/// first. `None` outside a cluster.
+fn cluster_setup(
+    options: &mut ServeOptions,
+    start_with: &Option<(Config, String)>,
+) -> Result<Option<(ClusterSetup, Generation)>> {
+    use routerd_actors::store::{from_file_changed, load_latest};
+    use routerd_config::kinds::RouterdCluster;
+    use routerd_config::kinds::cluster::QuorumLossPolicy;
+    let latest = load_latest(&options.state_dir);
+    let config = start_with
+        .as_ref()
+        .map(|(c, _)| c)
+        .or(latest.as_ref().map(|g| &g.config));
+    let Some((_, spec)) = config.and_then(|c| c.of_kind::<RouterdCluster>().next()) else {
+        if options.cluster_node.is_some() || options.witness {
+            anyhow::bail!("--node and --witness need a RouterdCluster resource in the config");
+        }
+        return Ok(None);
+    };
+    let spec = spec.clone();
+    let name = match (&options.cluster_node, &spec.identity) {
+        (Some(n), _) | (None, Some(n)) => n.clone(),
+        (None, None) => anyhow::bail!(
+            "the config has a RouterdCluster: say which node this is with --node NAME (or spec.identity)"
+        ),
+    };
+    let members = spec.members();
+    let me = members
+        .iter()
+        .find(|m| m.name == name)
+        .with_context(|| format!("node `{name}` is not one of the RouterdCluster peers"))?
+        .clone();
+    options.cluster_node = Some(name.clone());
+    options.witness |= me.witness;
+    let listen = std::net::ToSocketAddrs::to_socket_addrs(&me.address)
+        .with_context(|| format!("cannot resolve this node's address {}", me.address))?
+        .next()
+        .with_context(|| format!("{} resolves to nothing", me.address))?;
+    let tls_dir = spec
+        .tls
+        .as_ref()
+        .map(|t| PathBuf::from(&t.dir))
+        .unwrap_or_else(|| options.state_dir.join("cluster").join("tls"));
+    let mut cfg = routerd_cluster::ClusterConfig::new(
+        me.id,
+        name.clone(),
+        listen,
+        members
+            .iter()
+            .map(|m| routerd_cluster::Member {
+                id: m.id,
+                name: m.name.clone(),
+                addr: m.address.clone(),
+                witness: m.witness,
+            })
+            .collect(),
+        options.state_dir.join("cluster"),
+        routerd_cluster::TlsFiles {
+            ca: tls_dir.join("ca.pem"),
+            cert: tls_dir.join(format!("{name}.pem")),
+            key: tls_dir.join(format!("{name}.key")),
+        },
+    );
+    cfg.advertise = me.address.clone();
+    cfg.heartbeat = spec.heartbeat();
+    cfg.election_timeout = (spec.election_timeout(), spec.election_timeout() * 2);
+    let lease = spec.lease();
+    let policy = match spec.quorum_loss_policy.unwrap_or_default() {
+        // Long enough for the majority side to grant the group elsewhere
+        // and be heard on the LAN before an isolated node falls back.
+        QuorumLossPolicy::Vrrp => routerd_ownership::Policy::Vrrp {
+            after: lease * 2 + std::time::Duration::from_secs(1),
+        },
+        QuorumLossPolicy::Hold => routerd_ownership::Policy::Hold,
+    };
+    // Serve the last committed generation at once; a changed -c file is
+    // offered to the cluster and served when committed. A node that never
+    // saw a committed generation serves the file meanwhile (generation 0).
+    let offer = match start_with {
+        Some((_, source)) if from_file_changed(&options.state_dir, source) || latest.is_none() => {
+            Some(source.clone())
+        }
+        _ => None,
+    };
+    let initial = match (latest, start_with) {
+        (Some(g), _) => g,
+        (None, Some((config, source))) => Generation {
+            number: 0,
+            config: config.clone(),
+            source: source.clone(),
+            applied_at: String::new(),
+        },
+        (None, None) => Generation::empty(),
+    };
+    Ok(Some((
+        ClusterSetup {
+            config: cfg,
+            node_id: me.id,
+            policy,
+            offer,
+        },
+        initial,
+    )))
+}
+
+fn run_serve(mut options: ServeOptions) -> Result<ExitCode> {
     let start_with = match &options.config_path {
         Some(path) => match load(path) {
             Ok(config) => {
@@ -360,20 +468,27 @@ fn run_serve(options: ServeOptions) -> Result<ExitCode> {
         },
         None => None,
     };
-    let (initial, from_file) =
-        initial_generation(&options.state_dir, start_with).with_context(|| {
-            format!(
-                "cannot store the config under {}",
-                options.state_dir.display()
-            )
-        })?;
+    let setup = cluster_setup(&mut options, &start_with)?;
+    let (initial, from_file, cluster) = match setup {
+        Some((setup, initial)) => (initial, false, Some(setup)),
+        None => {
+            let (initial, from_file) = initial_generation(&options.state_dir, start_with)
+                .with_context(|| {
+                    format!(
+                        "cannot store the config under {}",
+                        options.state_dir.display()
+                    )
+                })?;
+            (initial, from_file, None)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let _telemetry = routerd_contract::telemetry::init("routerd");
-    match runtime.block_on(serve(options, initial, from_file)) {
+    match runtime.block_on(serve(options, initial, from_file, cluster)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             eprintln!("routerd: {e}");
