@@ -361,7 +361,13 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
     for g in &state.groups {
         let role = out.roles.get(&g.group).copied().unwrap_or(Role::Standby);
         let previous = state.roles.insert(g.group.clone(), role);
-        if previous != Some(role) {
+        // A renewal moves the deadline only; that is not news.
+        let kind = |r: Option<Role>| match r {
+            Some(Role::Owner { epoch, .. }) => (1, epoch),
+            Some(Role::VrrpOnly) => (2, 0),
+            Some(Role::Standby) | None => (0, 0),
+        };
+        if kind(previous) != kind(Some(role)) {
             publish_role(&rt, g, previous, role, &table);
         }
         let resend = match state.sent.get(&g.group) {

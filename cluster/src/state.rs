@@ -42,6 +42,11 @@ impl ConfigHistory {
     }
 
     fn put(&mut self, yaml: String, source: String) -> u64 {
+        // Nodes started with the same file all offer it; the same text again
+        // is the same generation, not a new one.
+        if self.current().is_some_and(|g| g.yaml == yaml) {
+            return self.current;
+        }
         self.current += 1;
         self.generations.push_back(ConfigGeneration {
             generation: self.current,
@@ -101,5 +106,24 @@ mod tests {
         assert_eq!(s.config.generations[0].generation, 9);
         assert_eq!(s.config.current().map(|g| g.yaml.as_str()), Some("v: 40"));
         assert!(s.config.get(8).is_none());
+    }
+
+    #[test]
+    fn the_same_text_again_is_the_same_generation() {
+        let mut s = AppState::default();
+        let now = Instant::now();
+        let put = |s: &mut AppState, yaml: &str| {
+            s.apply(
+                &Request::PutConfig {
+                    yaml: yaml.into(),
+                    source: "r1".into(),
+                },
+                now,
+            )
+        };
+        assert_eq!(put(&mut s, "a"), Response::Config { generation: 1 });
+        assert_eq!(put(&mut s, "a"), Response::Config { generation: 1 });
+        assert_eq!(put(&mut s, "b"), Response::Config { generation: 2 });
+        assert_eq!(put(&mut s, "a"), Response::Config { generation: 3 });
     }
 }

@@ -462,7 +462,11 @@ impl Instance {
             return;
         }
         let lower = advert.priority < self.priority;
-        let defer = if !self.cfg.preempt || !lower {
+        // routerd's VRRP-only fallback (a fenced instance told to run plain
+        // VRRP because the cluster lost quorum) never preempts: an isolated
+        // router that still hears the real owner must stay quiet.
+        let fallback = self.cfg.fenced && !self.fenced;
+        let defer = if !self.cfg.preempt || fallback || !lower {
             self.lower_master_since = None;
             true
         } else {

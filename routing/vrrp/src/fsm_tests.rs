@@ -503,6 +503,35 @@ fn a_granted_master_still_yields_to_a_higher_third_party() {
 }
 
 #[test]
+fn the_vrrp_only_fallback_never_preempts() {
+    let mut link = Link::new(vec![fenced(1, 100), fenced(2, 200)]);
+    let vrrp = Grant {
+        epoch: 1,
+        role: GrantRole::Vrrp,
+        deadline: None,
+    };
+    link.start(0);
+    link.grant(0, vrrp);
+    link.advance(secs(5.0));
+    assert_eq!(
+        link.masters(),
+        vec![0],
+        "alone: master-down makes it master"
+    );
+    link.start(1);
+    link.grant(1, vrrp);
+    link.advance(secs(20.0));
+    assert_eq!(
+        link.masters(),
+        vec![0],
+        "a higher priority in fallback does not preempt the serving master"
+    );
+    link.crash(0);
+    link.advance(secs(30.0));
+    assert_eq!(link.masters(), vec![1], "but takes over when it is gone");
+}
+
+#[test]
 fn unfencing_at_runtime_falls_back_to_plain_vrrp_and_back() {
     let mut link = Link::new(vec![fenced(1, 100), fenced(2, 200)]);
     link.start(0);
@@ -517,7 +546,11 @@ fn unfencing_at_runtime_falls_back_to_plain_vrrp_and_back() {
     link.grant(0, vrrp);
     link.grant(1, vrrp);
     link.advance(secs(20.0));
-    assert_eq!(link.masters(), vec![1], "RFC election");
+    assert_eq!(
+        link.masters(),
+        vec![0],
+        "plain VRRP without preemption: the first to fall back serves"
+    );
     let standby = Grant {
         epoch: 2,
         role: GrantRole::Standby,
