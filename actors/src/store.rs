@@ -205,6 +205,8 @@ fn internal(message: &str) -> Diagnostics {
 
 /// How long an apply in a cluster waits for its generation to be served here.
 const CLUSTER_APPLY_WAIT: Duration = Duration::from_secs(10);
+/// Between attempts to commit a config while there is no leader.
+const CLUSTER_RETRY: Duration = Duration::from_millis(100);
 
 /// In a cluster: validate here, commit through the leader, and answer once
 /// this node serves the new generation.
@@ -234,13 +236,26 @@ async fn apply_in_cluster(
         });
     }
     let before = runtime.generation();
-    let response = cluster
-        .propose(routerd_cluster::Request::PutConfig {
-            yaml: source,
-            source: label,
-        })
-        .await
-        .map_err(|e| ApplyError::Cluster(e.to_string()))?;
+    // Retried until committed or out of time: without a leader (an election
+    // under way) a proposal fails at once, and a retry of an outcome-unknown
+    // proposal is harmless because the same text is the same generation.
+    let give_up = tokio::time::Instant::now() + CLUSTER_APPLY_WAIT;
+    let response = loop {
+        let attempt = cluster
+            .propose(routerd_cluster::Request::PutConfig {
+                yaml: source.clone(),
+                source: label.clone(),
+            })
+            .await;
+        match attempt {
+            Ok(r) => break r,
+            Err(e) if tokio::time::Instant::now() + CLUSTER_RETRY < give_up => {
+                tracing::debug!(error = %e, "config proposal not committed; retrying");
+                tokio::time::sleep(CLUSTER_RETRY).await;
+            }
+            Err(e) => return Err(ApplyError::Cluster(e.to_string())),
+        }
+    };
     let routerd_cluster::Response::Config { generation } = response else {
         return Err(ApplyError::Cluster(format!(
             "unexpected answer {response:?}"

@@ -131,6 +131,59 @@ fn a_short_keepalived_chaos_run_passes_the_checker() {
     );
 }
 
+/// The CI chaos scenario for routerd (`chaos/run.sh --short`, at most 40
+/// faults in 3 minutes): kill -9 of routerd or routerd-vrrp, cluster-link
+/// cuts and LAN links down on random routers; never two owners, traffic
+/// back within the bound, every node on the same generation at the end.
+#[test]
+fn a_short_routerd_chaos_run_passes_the_checker() {
+    require_privileges();
+    require_command("nft");
+    require_command("jq");
+    static N: AtomicU32 = AtomicU32::new(0);
+    let lab = PairLab {
+        prefix: format!(
+            "rdt-rdchaos-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+    };
+    let bin_dir = routerd_lab::bin("routerd")
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("a directory");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let seed = std::env::var("CHAOS_SEED").unwrap_or_else(|_| "42".into());
+    let out = Command::new("bash")
+        .arg(repo().join("chaos/run.sh"))
+        .args(["--short", "--seed", &seed])
+        .args(["--prefix", &lab.prefix, "--impl", "routerd"])
+        .arg("--out")
+        .arg(out_dir.path())
+        .env("RDPROBE", env!("CARGO_BIN_EXE_rdprobe"))
+        .env("RDCHECK", env!("CARGO_BIN_EXE_rdcheck"))
+        .env("RD_BIN_DIR", &bin_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chaos/run.sh");
+    // The routerd nodes are stopped by the runner; the topology by the guard.
+    let log = text(&out);
+    assert!(out.status.success(), "chaos run failed:\n{log}");
+    let verdict: Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("verdict.json")).expect("verdict.json"),
+    )
+    .expect("verdict.json is JSON");
+    assert_eq!(verdict["pass"], true, "{verdict:#}");
+    assert!(
+        verdict["faults"].as_array().map_or(0, Vec::len) >= 20,
+        "too few faults for a verdict:\n{verdict:#}\n{log}"
+    );
+    assert!(
+        verdict["samples"].as_u64().unwrap_or(0) > 3000,
+        "{verdict:#}"
+    );
+}
+
 #[test]
 fn the_checker_reports_a_vip_forced_onto_both_routers() {
     let lab = PairLab::new("split");
