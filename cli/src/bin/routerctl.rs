@@ -208,9 +208,14 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Get { kind, name, output } => {
-            let items = get(client, &kind, name.as_deref()).await?;
+            let (generation, items) = get(client, &kind, name.as_deref()).await?;
             match (output, &name) {
-                (Format::Table, _) => print_table(&items),
+                (Format::Table, _) => {
+                    if let Some(g) = generation {
+                        outln!("generation {g}");
+                    }
+                    print_table(&items)
+                }
                 (f, Some(_)) => print_value(items.first().unwrap_or(&Value::Null), f)?,
                 (f, None) => print_value(&Value::Array(items), f)?,
             }
@@ -586,7 +591,8 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-async fn get(client: &Client, kind: &str, name: Option<&str>) -> Result<Vec<Value>> {
+/// The served generation (for lists) and the resources.
+async fn get(client: &Client, kind: &str, name: Option<&str>) -> Result<(Option<u64>, Vec<Value>)> {
     match name {
         Some(name) => {
             let path = format!("/v1/resources/{}/{}", encode(kind), encode(name));
@@ -594,7 +600,7 @@ async fn get(client: &Client, kind: &str, name: Option<&str>) -> Result<Vec<Valu
             if let Some(obj) = v.as_object_mut() {
                 obj.remove("events");
             }
-            Ok(vec![v])
+            Ok((None, vec![v]))
         }
         None => {
             let path = if kind == "all" {
@@ -603,7 +609,10 @@ async fn get(client: &Client, kind: &str, name: Option<&str>) -> Result<Vec<Valu
                 format!("/v1/resources?kind={}", encode(kind))
             };
             let v: Value = client.get_json(&path).await.map_err(explain)?;
-            Ok(v["items"].as_array().cloned().unwrap_or_default())
+            Ok((
+                v["generation"].as_u64(),
+                v["items"].as_array().cloned().unwrap_or_default(),
+            ))
         }
     }
 }
