@@ -337,6 +337,18 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
     state.agent.set_quorum(quorum, now);
 
     let table = table(&state.cluster);
+    // Groups this node owned before this incarnation started: its daemon may
+    // still act until one lease from now, whatever the new agent decides.
+    for g in &state.groups {
+        if !state.sent.contains_key(&g.group)
+            && let Some(rec) = table.group(&g.group)
+            && rec.owner == Some(status.id)
+        {
+            state
+                .agent
+                .assume_handed(&g.group, rec.epoch, now + rec.lease());
+        }
+    }
     let out = state.agent.tick(&table, now);
     for p in out.proposals {
         propose(myself, &state.cluster, p.op, p.at);
@@ -369,6 +381,16 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
         };
         if kind(previous) != kind(Some(role)) {
             publish_role(&rt, g, previous, role, &table);
+        }
+        // A restarted routerd that still owns the group does not tell its
+        // running daemon to stand by while its first renewal is in flight:
+        // the daemon's own deadline fences it, and a standby would drop the
+        // VIP for nothing.
+        let owned_here = table
+            .group(&g.group)
+            .is_some_and(|r| r.owner == Some(status.id) && !r.revoked);
+        if !state.sent.contains_key(&g.group) && role == Role::Standby && owned_here {
+            continue;
         }
         let resend = match state.sent.get(&g.group) {
             None => true,

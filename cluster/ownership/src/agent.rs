@@ -139,6 +139,17 @@ impl Agent {
         }
     }
 
+    /// After a restart of this agent: the data-plane daemon may still act on
+    /// a grant handed out by the previous incarnation, until at most
+    /// `deadline`. A release then waits for it (or the daemon's confirmation)
+    /// like any other.
+    pub fn assume_handed(&mut self, group: &str, epoch: u64, deadline: Instant) {
+        let l = self.groups.entry(group.to_string()).or_default();
+        if l.handed.is_none() {
+            l.handed = Some((epoch, Some(deadline)));
+        }
+    }
+
     /// In VRRP-only fallback: whether the daemon is master.
     pub fn set_fallback_master(&mut self, group: &str, master: bool) {
         if let Some(l) = self.groups.get_mut(group) {
@@ -551,6 +562,59 @@ mod tests {
                 .iter()
                 .any(|p| matches!(p.op, Op::Release { epoch: 1, .. }))
         );
+    }
+
+    #[test]
+    fn a_restarted_agent_releases_only_after_what_its_predecessor_handed_out() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        t.apply(
+            &Op::Candidate {
+                group: "g".into(),
+                node: 1,
+                priority: 200,
+                eligible: true,
+                preempt: true,
+                preempt_delay_ms: 0,
+                lease_ms: 200,
+                holding: false,
+            },
+            t0,
+        );
+        t.apply(
+            &Op::Grant {
+                group: "g".into(),
+                node: 1,
+                epoch: 1,
+                lease_ms: 200,
+            },
+            t0,
+        );
+        // A new incarnation whose link is down: it must not release before
+        // the daemon's possible deadline.
+        let mut a = Agent::new(
+            1,
+            Policy::Vrrp {
+                after: Duration::from_secs(5),
+            },
+            t0,
+        );
+        a.set_quorum(true, t0);
+        a.set_want(
+            "g",
+            Some(Want {
+                eligible: false,
+                ..W
+            }),
+        );
+        a.assume_handed("g", 1, t0 + Duration::from_millis(200));
+        let releases = |out: &AgentOutput| {
+            out.proposals
+                .iter()
+                .any(|p| matches!(p.op, Op::Release { .. }))
+        };
+        assert!(!releases(&a.tick(&t, t0 + Duration::from_millis(100))));
+        assert!(releases(&a.tick(&t, t0 + Duration::from_millis(200))));
     }
 
     #[test]
