@@ -36,6 +36,8 @@ const GRANT_TIMEOUT: Duration = Duration::from_millis(500);
 /// restarts a crashed one well within this, and the VIP stays in the kernel
 /// meanwhile.
 const DAEMON_GRACE: Duration = Duration::from_secs(2);
+/// An unchanged grant is sent again this often.
+const RESEND: Duration = Duration::from_millis(500);
 /// Between attempts to move the Raft leadership off a node that owns groups.
 const TRANSFER_EVERY: Duration = Duration::from_secs(5);
 
@@ -371,7 +373,14 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
 
     // Roles to the daemons.
     for g in &state.groups {
-        let role = out.roles.get(&g.group).copied().unwrap_or(Role::Standby);
+        let mut role = out.roles.get(&g.group).copied().unwrap_or(Role::Standby);
+        // VRRP-only on a link that is down would make the daemon master of
+        // nothing (its master-down timer fires with no adverts heard) and
+        // announce that when the link returns: stand by instead, as
+        // keepalived's FAULT state does.
+        if role == Role::VrrpOnly && !state.links.get(&g.ifname).copied().unwrap_or(false) {
+            role = Role::Standby;
+        }
         let previous = state.roles.insert(g.group.clone(), role);
         // A renewal moves the deadline only; that is not news.
         let kind = |r: Option<Role>| match r {
@@ -392,9 +401,16 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
         if !state.sent.contains_key(&g.group) && role == Role::Standby && owned_here {
             continue;
         }
+        // Resent when it changed, when it failed, and every RESEND anyway: a
+        // restarted daemon (its supervisor restarts it at once) must hear the
+        // current role without waiting for it to change.
         let resend = match state.sent.get(&g.group) {
             None => true,
-            Some(s) => s.role != role || s.ok == Some(false) && now >= s.at + PERIOD * 2,
+            Some(s) => {
+                s.role != role
+                    || (s.ok == Some(false) && now >= s.at + PERIOD * 2)
+                    || now >= s.at + RESEND
+            }
         };
         if resend {
             state.sent.insert(
@@ -520,8 +536,10 @@ fn send_grant(
     tokio::spawn(
         async move {
             let client = Client::new(socket).with_timeout(GRANT_TIMEOUT);
+            // Taken into force, and for a standby: no longer master. An
+            // ignored (older-epoch) grant is not a confirmation.
             let ok = match serde_json::to_vec(&body) {
-                Ok(bytes) => client
+                Ok(bytes) => match client
                     .request_raw(
                         http::Method::POST,
                         "/v1/grants",
@@ -529,7 +547,14 @@ fn send_grant(
                         Some("application/json"),
                     )
                     .await
-                    .is_ok_and(|(code, _)| code.is_success()),
+                {
+                    Ok((code, answer)) if code.is_success() => {
+                        let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
+                        let r = &v["results"][0];
+                        r["result"] == "accepted" && (kind == "owner" || r["state"] != "Master")
+                    }
+                    _ => false,
+                },
                 Err(_) => false,
             };
             let _ = me.cast(OwnershipMsg::Granted {

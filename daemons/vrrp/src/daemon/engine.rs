@@ -13,7 +13,7 @@ use routerd_contract::event::{EventLog, NewEvent};
 use routerd_contract::server::CommandOutcome;
 use routerd_kernel::{Kernel, ROUTERD_VRRP_PROTO};
 use routerd_vrrp_core::packet::{MULTICAST_V4, MULTICAST_V6};
-use routerd_vrrp_core::{Action, Event, Grant, GrantOutcome, Instance, Received};
+use routerd_vrrp_core::{Action, Event, Grant, GrantOutcome, GrantRole, Instance, Received};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -108,11 +108,17 @@ impl Engine {
         };
         for s in spec.instances {
             let stored = stored.instances.get(&s.name).filter(|p| p.group == s.group);
-            let grant = stored.and_then(|p| p.grant).map(|g| Grant {
-                epoch: g.epoch,
-                role: g.role,
-                deadline: g.deadline_mono_ns.map(instant_from_mono_ns),
-            });
+            // A stored VRRP-only role is not resumed: routerd decided it for a
+            // quorum loss that may be long over, and a restarted daemon waits
+            // fenced for routerd to say again.
+            let grant = stored
+                .and_then(|p| p.grant)
+                .filter(|g| g.role != GrantRole::Vrrp)
+                .map(|g| Grant {
+                    epoch: g.epoch,
+                    role: g.role,
+                    deadline: g.deadline_mono_ns.map(instant_from_mono_ns),
+                });
             let name = s.name.clone();
             engine
                 .start_instance(s, grant)
@@ -235,9 +241,20 @@ impl Engine {
     async fn request(&mut self, req: Request) {
         match req {
             Request::Grants(grants, reply) => {
+                let roles = |e: &Engine| -> Vec<Option<(GrantRole, u64)>> {
+                    e.instances
+                        .iter()
+                        .map(|r| r.inst.grant().map(|g| (g.role, g.epoch)))
+                        .collect()
+                };
+                let before = roles(self);
                 let answer = self.grants(grants).await;
+                // A new role or epoch is stored before the answer goes out (a
+                // restart must not come back with an older role); a renewal
+                // that only moves the deadline may wait.
+                let changed = roles(self) != before;
+                self.persist(changed);
                 let _ = reply.send(answer);
-                self.persist(false);
             }
             Request::Status(reply) => {
                 let states = self
