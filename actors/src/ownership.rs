@@ -337,6 +337,9 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
         state.quorum = Some(quorum);
     }
     state.agent.set_quorum(quorum, now);
+    // VRRP-only is safe only where no majority can exist without this node.
+    let voters = status.members.iter().filter(|m| m.voter).count();
+    state.agent.set_fallback_allowed(voters <= 2);
 
     let table = table(&state.cluster);
     // Groups this node owned before this incarnation started: its daemon may

@@ -83,6 +83,9 @@ struct Local {
     /// In VRRP-only fallback, the daemon reports being master.
     fallback_master: bool,
     last_role: Option<Role>,
+    /// An epoch this node stepped down from: a release may be in flight, so
+    /// it never acts on that epoch again (only on a new grant).
+    given_up: Option<u64>,
 }
 
 /// Per-node ownership logic.
@@ -93,6 +96,7 @@ pub struct Agent {
     groups: BTreeMap<String, Local>,
     quorum: bool,
     quorum_since: Instant,
+    fallback_allowed: bool,
 }
 
 impl Agent {
@@ -104,7 +108,17 @@ impl Agent {
             groups: BTreeMap::new(),
             quorum: false,
             quorum_since: now,
+            fallback_allowed: true,
         }
+    }
+
+    /// Whether the VRRP-only fallback may be used at all: only when no
+    /// majority can exist without this node (two voters). With three or
+    /// more, a node that lost quorum cannot tell "everyone else is dead"
+    /// from "the others carry on without me", and falling back would give
+    /// the LAN two masters in the second case.
+    pub fn set_fallback_allowed(&mut self, allowed: bool) {
+        self.fallback_allowed = allowed;
     }
 
     /// This node's id.
@@ -188,7 +202,11 @@ impl Agent {
         let node = self.node;
         let quorum = self.quorum;
         let quorum_since = self.quorum_since;
-        let policy = self.policy;
+        // Without a possible fallback, a node without quorum just stands by.
+        let policy = match self.policy {
+            Policy::Vrrp { .. } if !self.fallback_allowed => None,
+            p => Some(p),
+        };
         for (name, l) in &mut self.groups {
             let rec = table.group(name);
             let role = decide(
@@ -241,7 +259,7 @@ fn propose(l: &mut Local, kind: &'static str, op: Op, now: Instant, out: &mut Ag
 #[allow(clippy::too_many_arguments)]
 fn decide(
     node: NodeId,
-    policy: Policy,
+    policy: Option<Policy>,
     quorum: bool,
     quorum_since: Instant,
     name: &str,
@@ -258,6 +276,7 @@ fn decide(
     }
     let wanted_eligible = l.want.is_some_and(|w| w.eligible);
     let revoked = rec.is_some_and(|g| g.revoked);
+    let guard = rec.map_or(Duration::ZERO, |g| crate::guard(g.lease()));
     let was_fallback = matches!(l.last_role, Some(Role::VrrpOnly));
 
     // Holding: serving on our own in VRRP-only fallback when quorum returns.
@@ -310,7 +329,7 @@ fn decide(
         None => {
             // Withdraw only once we no longer act (from the owner, a
             // withdrawal also releases the group).
-            if mine.is_some() && quorum && (!me_owner || stopped(l, epoch, now)) {
+            if mine.is_some() && quorum && (!me_owner || stopped(l, epoch, now, guard)) {
                 let op = Op::Withdraw {
                     group: name.to_string(),
                     node,
@@ -321,7 +340,10 @@ fn decide(
     }
 
     let mut role = Role::Standby;
-    if me_owner && !revoked && wanted_eligible {
+    if me_owner && (revoked || !wanted_eligible) {
+        l.given_up = Some(epoch);
+    }
+    if me_owner && !revoked && wanted_eligible && l.given_up != Some(epoch) {
         let lease = rec.map_or(Duration::ZERO, Group::lease);
         match l.lease {
             Some((e, deadline)) if now < deadline => {
@@ -358,7 +380,7 @@ fn decide(
         } else {
             wake(out, due.max(now + Duration::from_millis(1)));
         }
-    } else if me_owner && quorum && stopped(l, epoch, now) {
+    } else if me_owner && quorum && stopped(l, epoch, now, guard) {
         let op = Op::Release {
             group: name.to_string(),
             node,
@@ -372,7 +394,8 @@ fn decide(
     // Without a majority.
     if !quorum && !matches!(role, Role::Owner { .. }) {
         match policy {
-            Policy::Vrrp { after } => {
+            None => {}
+            Some(Policy::Vrrp { after }) => {
                 let at = quorum_since + after;
                 if now >= at {
                     role = Role::VrrpOnly;
@@ -380,14 +403,13 @@ fn decide(
                     wake(out, at);
                 }
             }
-            Policy::Hold => {
-                if me_owner && l.handed.is_some_and(|(e, _)| e == epoch) {
-                    role = Role::Owner {
-                        epoch,
-                        deadline: None,
-                    };
-                }
+            Some(Policy::Hold) if me_owner && l.handed.is_some_and(|(e, _)| e == epoch) => {
+                role = Role::Owner {
+                    epoch,
+                    deadline: None,
+                };
             }
+            Some(Policy::Hold) => {}
         }
     }
     // Quorum is back but we served on our own: keep serving until the table
@@ -403,13 +425,14 @@ fn decide(
     role
 }
 
-/// Whether this node has certainly stopped acting for `epoch`.
-fn stopped(l: &Local, epoch: u64, now: Instant) -> bool {
+/// Whether this node has certainly stopped acting for `epoch`: the daemon
+/// said so, or the last deadline handed to it passed `guard` ago.
+fn stopped(l: &Local, epoch: u64, now: Instant, guard: Duration) -> bool {
     if l.stopped_epoch == Some(epoch) {
         return true;
     }
     match l.handed {
-        Some((e, Some(deadline))) if e == epoch => now >= deadline,
+        Some((e, Some(deadline))) if e == epoch => now >= deadline + guard,
         Some((e, None)) if e == epoch => false,
         _ => true,
     }
@@ -614,7 +637,81 @@ mod tests {
                 .any(|p| matches!(p.op, Op::Release { .. }))
         };
         assert!(!releases(&a.tick(&t, t0 + Duration::from_millis(100))));
-        assert!(releases(&a.tick(&t, t0 + Duration::from_millis(200))));
+        // Not even at the deadline: the daemon gets the guard time to act.
+        assert!(!releases(&a.tick(&t, t0 + Duration::from_millis(200))));
+        assert!(releases(&a.tick(&t, t0 + Duration::from_millis(250))));
+    }
+
+    #[test]
+    fn an_owner_that_stepped_down_never_acts_on_that_epoch_again() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        let mut a = Agent::new(
+            1,
+            Policy::Vrrp {
+                after: Duration::from_secs(5),
+            },
+            t0,
+        );
+        a.set_quorum(true, t0);
+        a.set_want("g", Some(W));
+        let out = a.tick(&t, t0);
+        commit(&mut t, &mut a, &out, t0);
+        t.apply(
+            &Op::Grant {
+                group: "g".into(),
+                node: 1,
+                epoch: 1,
+                lease_ms: 200,
+            },
+            t0,
+        );
+        let out = a.tick(&t, t0);
+        commit(&mut t, &mut a, &out, t0);
+        assert!(matches!(a.tick(&t, t0).roles["g"], Role::Owner { .. }));
+        // The link flaps: down (stand by, release in flight), up again
+        // while the lease would still be valid.
+        a.set_want(
+            "g",
+            Some(Want {
+                eligible: false,
+                ..W
+            }),
+        );
+        let t1 = t0 + Duration::from_millis(20);
+        assert_eq!(a.tick(&t, t1).roles["g"], Role::Standby);
+        a.stopped("g", 1);
+        a.set_want("g", Some(W));
+        let out = a.tick(&t, t1 + Duration::from_millis(5));
+        assert_eq!(
+            out.roles["g"],
+            Role::Standby,
+            "no comeback on a given-up epoch"
+        );
+        assert!(
+            !out.proposals
+                .iter()
+                .any(|p| matches!(p.op, Op::Renew { .. }))
+        );
+    }
+
+    #[test]
+    fn with_a_witness_a_node_without_quorum_never_falls_back() {
+        let t0 = Instant::now();
+        let t = Table::default();
+        let mut a = Agent::new(
+            1,
+            Policy::Vrrp {
+                after: Duration::from_millis(500),
+            },
+            t0,
+        );
+        a.set_fallback_allowed(false);
+        a.set_want("g", Some(W));
+        assert_eq!(
+            a.tick(&t, t0 + Duration::from_secs(10)).roles["g"],
+            Role::Standby
+        );
     }
 
     #[test]

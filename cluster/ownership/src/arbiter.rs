@@ -42,7 +42,7 @@ impl Arbiter {
         let from = g
             .renewed_at
             .map_or(self.leader_since, |at| at.max(self.leader_since));
-        from + g.lease()
+        from + g.lease() + crate::guard(g.lease())
     }
 
     /// The ops the table calls for at `now`.
@@ -213,7 +213,8 @@ mod tests {
         let mut a = Arbiter::new(t0);
         let grant = a.decide(&t, t0).ops;
         apply_all(&mut t, &grant, t0);
-        let end = t0 + Duration::from_millis(200);
+        // The lease plus the guard for the owner's daemon to stop.
+        let end = t0 + Duration::from_millis(250);
         let d = a.decide(&t, end - Duration::from_millis(1));
         assert!(d.ops.is_empty());
         assert_eq!(d.next_check, Some(end));
@@ -247,7 +248,7 @@ mod tests {
         t.apply(&renew, t1);
         let d = a.decide(&t, t1);
         assert!(d.ops.is_empty());
-        assert_eq!(d.next_check, Some(t1 + Duration::from_millis(200)));
+        assert_eq!(d.next_check, Some(t1 + Duration::from_millis(250)));
         let t2 = t1 + Duration::from_millis(150);
         t.apply(&renew, t2);
         let t3 = t1 + Duration::from_millis(300);
@@ -286,8 +287,13 @@ mod tests {
         let elected = t0 + Duration::from_millis(500);
         let mut a = Arbiter::new(elected);
         assert!(a.decide(&t, elected).ops.is_empty());
+        assert!(
+            a.decide(&t, elected + Duration::from_millis(249))
+                .ops
+                .is_empty()
+        );
         assert_eq!(
-            a.decide(&t, elected + Duration::from_millis(200)).ops.len(),
+            a.decide(&t, elected + Duration::from_millis(250)).ops.len(),
             1
         );
     }

@@ -29,5 +29,14 @@ pub use table::{Candidate, Group, Op, Outcome, Table};
 /// A cluster node id (the Raft node id).
 pub type NodeId = u64;
 
+/// Time allowed for a data-plane daemon to act on a deadline: the process
+/// that must stop (routerd-vrrp at its grant's deadline) is scheduled by a
+/// loaded kernel, not by the clock. Nobody else takes a group over until this
+/// long after the old owner's deadline, by anyone's view: a quarter of the
+/// lease, at least 50 ms.
+pub fn guard(lease: std::time::Duration) -> std::time::Duration {
+    (lease / 4).max(std::time::Duration::from_millis(50))
+}
+
 #[cfg(test)]
 mod sim_tests;

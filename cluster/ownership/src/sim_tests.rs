@@ -101,6 +101,7 @@ fn run(seed: u64, steps: u64) -> u64 {
     let mut arbiter = Some(Arbiter::new(t0));
     let mut election_at: Option<Instant> = None;
     let mut acted_ms = 0;
+    let mut flaps: [Option<Instant>; 2] = [None, None];
 
     for step in 0..steps {
         let now = t0 + Duration::from_millis(step);
@@ -109,6 +110,25 @@ fn run(seed: u64, steps: u64) -> u64 {
         if rng.chance(2) {
             let i = rng.below(3) as usize;
             nodes[i].connected = !nodes[i].connected;
+        }
+        // Short link flaps: down for 5-40 ms, then back (a release may be
+        // in flight when the link returns).
+        if rng.chance(3) {
+            let i = rng.below(2) as usize;
+            let p = if i == 0 { 200 } else { 100 };
+            nodes[i].want = Some(want(p, false));
+            let w = nodes[i].want;
+            nodes[i].agent.set_want(GROUP, w);
+            flaps[i] = Some(now + Duration::from_millis(5 + rng.below(35)));
+        }
+        for i in 0..2 {
+            if flaps[i].is_some_and(|until| now >= until) {
+                flaps[i] = None;
+                let p = if i == 0 { 200 } else { 100 };
+                nodes[i].want = Some(want(p, true));
+                let w = nodes[i].want;
+                nodes[i].agent.set_want(GROUP, w);
+            }
         }
         if rng.chance(2) {
             let i = rng.below(2) as usize;

@@ -30,9 +30,6 @@ use crate::spec::{InstanceSpec, VrrpSpec};
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// At most one `vrrp.packet.dropped` event per instance per this period.
 const DROP_EVENT_PERIOD: Duration = Duration::from_secs(10);
-/// Grant renewals that change nothing but the deadline are persisted at most this
-/// often (a stored deadline that lags only makes a restart more cautious).
-const RENEWAL_PERSIST_PERIOD: Duration = Duration::from_secs(1);
 
 struct Packet {
     id: u64,
@@ -70,7 +67,6 @@ pub struct Engine {
     shutdown: Shutdown,
     heartbeat: watch::Sender<tokio::time::Instant>,
     next_id: u64,
-    persisted_at: Option<Instant>,
 }
 
 impl Engine {
@@ -104,7 +100,6 @@ impl Engine {
             shutdown,
             heartbeat,
             next_id: 0,
-            persisted_at: None,
         };
         for s in spec.instances {
             let stored = stored.instances.get(&s.name).filter(|p| p.group == s.group);
@@ -553,15 +548,13 @@ impl Engine {
         r.drops_reported_at = Some(now);
     }
 
-    fn persist(&mut self, force: bool) {
-        let now = Instant::now();
-        if !force
-            && self
-                .persisted_at
-                .is_some_and(|t| now < t + RENEWAL_PERSIST_PERIOD)
-        {
-            return;
-        }
+    /// Stores every instance's state and grant. `durable`: fsynced (a new
+    /// role or epoch, a transition); otherwise written and renamed without
+    /// fsync, which survives kill -9 (the page cache outlives the process)
+    /// and is all a renewal needs: after a power loss CLOCK_MONOTONIC starts
+    /// over and every stored deadline is void anyway. A restart must see the
+    /// newest deadline, or it would drop VIPs that are still granted.
+    fn persist(&mut self, durable: bool) {
         let state = PersistedState {
             instances: self
                 .instances
@@ -582,10 +575,14 @@ impl Engine {
                 })
                 .collect(),
         };
-        if let Err(e) = write_json_atomic(&self.state_path, &state) {
+        let written = if durable {
+            write_json_atomic(&self.state_path, &state).map_err(|e| e.to_string())
+        } else {
+            write_fast(&self.state_path, &state)
+        };
+        if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write the state file");
         }
-        self.persisted_at = Some(now);
     }
 }
 
@@ -633,4 +630,12 @@ async fn read_loop(id: u64, socket: Arc<VrrpSocket>, tx: mpsc::Sender<Packet>) {
             }
         }
     }
+}
+
+/// Write to a temporary file and rename over `path`, without fsync.
+fn write_fast(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("tmp-fast");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
