@@ -364,6 +364,13 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
     let mut next = out.next_tick;
     if leader {
         let arbiter = state.arbiter.get_or_insert_with(|| Arbiter::new(now));
+        arbiter.set_reachable(
+            status
+                .members
+                .iter()
+                .filter(|m| m.reachable == Some(true))
+                .map(|m| m.id),
+        );
         let decision = arbiter.decide(&table, now);
         for op in decision.ops {
             propose(myself, &state.cluster, op, now);

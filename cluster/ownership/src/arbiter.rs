@@ -26,6 +26,7 @@ pub struct Arbiter {
     /// applied the last renewal before it knew it would have to judge it.
     leader_since: Instant,
     proposed: BTreeMap<String, (Op, Instant)>,
+    reachable: std::collections::BTreeSet<NodeId>,
 }
 
 impl Arbiter {
@@ -34,7 +35,16 @@ impl Arbiter {
         Arbiter {
             leader_since,
             proposed: BTreeMap::new(),
+            reachable: Default::default(),
         }
+    }
+
+    /// The nodes this leader heard from within the Raft lease. A silent
+    /// owner that is still reachable lost its lease to an election, not to
+    /// a failure: it gets the group back under a new epoch, so the address
+    /// returns on the same router (whose MAC every client still has).
+    pub fn set_reachable(&mut self, nodes: impl IntoIterator<Item = NodeId>) {
+        self.reachable = nodes.into_iter().collect();
     }
 
     /// When this leader's view of the group's lease ends.
@@ -57,15 +67,19 @@ impl Arbiter {
                 Some(owner) => {
                     let end = self.lease_end(g);
                     if now >= end {
-                        // Silent owner: anyone else eligible first, the
-                        // owner itself only as the last resort.
-                        best(g, Some(owner))
-                            .or_else(|| {
-                                g.candidates
-                                    .get(&owner)
-                                    .filter(|c| c.eligible)
-                                    .map(|c| (owner, c))
-                            })
+                        // Silent owner: back to it if it is alive and
+                        // eligible (an election ate its lease); otherwise
+                        // anyone else eligible first, the owner itself only
+                        // as the last resort.
+                        let owner_ok = g
+                            .candidates
+                            .get(&owner)
+                            .filter(|c| c.eligible && !g.revoked)
+                            .map(|c| (owner, c));
+                        owner_ok
+                            .filter(|_| self.reachable.contains(&owner))
+                            .or_else(|| best(g, Some(owner)))
+                            .or(owner_ok)
                             .map(|(node, c)| grant(name, g, node, c))
                     } else {
                         wake(end, &mut decision);
@@ -224,6 +238,27 @@ mod tests {
             vec![Op::Grant {
                 group: "g".into(),
                 node: 2,
+                epoch: 2,
+                lease_ms: 200
+            }]
+        );
+    }
+
+    #[test]
+    fn a_reachable_silent_owner_gets_its_group_back() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0), cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        let grant = a.decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        a.set_reachable([1, 2, 3]);
+        let d = a.decide(&t, t0 + Duration::from_millis(250));
+        assert_eq!(
+            d.ops,
+            vec![Op::Grant {
+                group: "g".into(),
+                node: 1,
                 epoch: 2,
                 lease_ms: 200
             }]
