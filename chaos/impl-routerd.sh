@@ -91,7 +91,27 @@ EOF
   local node prio
   for node in r1 r2; do
     case "$node" in r1) prio=200 ;; r2) prio=100 ;; esac
+    # Each router's own LAN addresses, kept by routerd: a LAN link that goes
+    # down loses its IPv6 addresses in the kernel, and without its own
+    # fd00:99::N the router has no route to the LAN whenever the VIP is
+    # briefly gone.
     cat <<EOF
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: IPv4StaticAddress
+      metadata:
+        name: lan-v4-$node
+        nodes: [$node]
+      spec:
+        interface: lan
+        address: $(pair_lan4 "$node")/24
+    - apiVersion: net.routerd.net/v1alpha1
+      kind: IPv6StaticAddress
+      metadata:
+        name: lan-v6-$node
+        nodes: [$node]
+      spec:
+        interface: lan
+        address: $(pair_lan6 "$node")/64
     - apiVersion: net.routerd.net/v1alpha1
       kind: VirtualAddress
       metadata:
