@@ -12,8 +12,10 @@ pub mod client;
 pub mod event;
 pub mod glob;
 pub mod server;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use client::{Client, ClientError};
 pub use event::{Event, EventLog, EventLogError, EventsPage, NewEvent, Rotation};
 pub use glob::TopicGlob;
+pub use shutdown::Shutdown;

@@ -46,43 +46,7 @@ pub enum DaemonError {
     Spec(#[from] SpecError),
 }
 
-/// A one-shot, clonable stop signal shared by the loop, the server and signals.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    tx: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            tx: Arc::new(watch::channel(false).0),
-        }
-    }
-}
-
-impl Shutdown {
-    /// A signal that has not fired.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Fires the signal; idempotent.
-    pub fn trigger(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// Whether it has fired.
-    pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
-    }
-
-    /// Completes once the signal has fired.
-    pub async fn wait(&self) {
-        let mut rx = self.tx.subscribe();
-        // The sender lives in `self`, so this only ends when the value is true.
-        let _ = rx.wait_for(|stopped| *stopped).await;
-    }
-}
+pub use routerd_contract::Shutdown;
 
 /// What the loop publishes after every step: the status snapshot.
 #[derive(Debug, Clone, Serialize)]

@@ -31,42 +31,7 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 /// it wakes at least once a second.
 const STALL_LIMIT: Duration = Duration::from_secs(5);
 
-/// A one-shot, clonable stop signal shared by the engine, the server and signals.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    tx: Arc<watch::Sender<bool>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            tx: Arc::new(watch::channel(false).0),
-        }
-    }
-}
-
-impl Shutdown {
-    /// A signal that has not fired.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Fires the signal; idempotent.
-    pub fn trigger(&self) {
-        self.tx.send_replace(true);
-    }
-
-    /// Whether it has fired.
-    pub fn is_triggered(&self) -> bool {
-        *self.tx.borrow()
-    }
-
-    /// Completes once the signal has fired.
-    pub async fn wait(&self) {
-        let mut rx = self.tx.subscribe();
-        let _ = rx.wait_for(|stopped| *stopped).await;
-    }
-}
+pub use routerd_contract::Shutdown;
 
 /// Messages from the contract handlers to the engine.
 pub(crate) enum Request {
