@@ -218,6 +218,4 @@ fn offer(myself: &ActorRef<SyncMsg>, state: &mut SyncState) {
             }
         }
     }));
-    // Stop offering once committed: the next Offer sees the same yaml.
-    let _ = myself;
 }
