@@ -105,6 +105,8 @@ impl ClusterConfig {
             // Snapshot chunks travel as JSON (bytes become number arrays, ~3.5x):
             // keep each chunk's message well under the gRPC message limit.
             snapshot_max_chunk_size: 1 << 20,
+            // Elections start only after a pre-vote (see `election`).
+            enable_elect: false,
             ..Default::default()
         }
         .validate()

@@ -7,6 +7,7 @@
 //! with [`ClusterNode::subscribe`].
 
 mod config;
+mod election;
 mod error;
 mod network;
 mod node;

@@ -1,7 +1,7 @@
 //! [`ClusterNode`]: a running Raft member: storage, network service, status.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     state: Arc<RwLock<AppState>>,
     applied: broadcast::Sender<Applied>,
     pub(crate) peers: Arc<Peers>,
+    /// A second handle on the log, to read its last id for pre-votes (openraft
+    /// does not expose it).
+    pub(crate) log: LogStore,
     /// When an AppendEntries from a leader was last accepted here.
     leader_heard: Mutex<Option<Instant>>,
     /// Leader only: when a majority last acknowledged (from openraft's metrics).
@@ -52,6 +55,7 @@ pub(crate) struct Shared {
     /// Set while handing leadership over: new writes wait instead of refreshing the
     /// followers' leases.
     transferring: AtomicBool,
+    campaign_delay_ms: AtomicU64,
     status: watch::Sender<ClusterStatus>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -100,7 +104,8 @@ impl ClusterNode {
         let network = Network {
             peers: peers.clone(),
         };
-        let raft = Raft::new(cfg.node_id, raft_config, network, LogStore::new(db), sm)
+        let log = LogStore::new(db);
+        let raft = Raft::new(cfg.node_id, raft_config, network, log.clone(), sm)
             .await
             .map_err(|e| ClusterError::Stopped(e.to_string()))?;
 
@@ -111,10 +116,12 @@ impl ClusterNode {
             state,
             applied,
             peers,
+            log,
             leader_heard: Mutex::new(None),
             quorum_acked: Mutex::new(None),
             committed: Mutex::new(None),
             transferring: AtomicBool::new(false),
+            campaign_delay_ms: AtomicU64::new(0),
             status: watch::channel(ClusterStatus::initial(cfg.node_id, &cfg.name)).0,
             stop: Mutex::new(Some(stop_tx)),
             tasks: Mutex::new(Vec::new()),
@@ -139,7 +146,10 @@ impl ClusterNode {
             }
         });
         let status = tokio::spawn(status_loop(Arc::downgrade(&shared)));
-        let prompt = tokio::spawn(prompt_election_loop(Arc::downgrade(&shared)));
+        let prompt = tokio::spawn(crate::election::election_loop(
+            Arc::downgrade(&shared),
+            Instant::now(),
+        ));
         shared.lock_tasks().extend([serve, status, prompt]);
         Ok(ClusterNode { shared })
     }
@@ -319,6 +329,25 @@ impl ClusterNode {
         crate::transfer::transfer_leader(&self.shared, to).await
     }
 
+    /// The longest a [`ClusterNode::transfer_leader`] stops all commits (once
+    /// the target has caught up): leases that must outlive a transfer need
+    /// at least this much in hand.
+    pub fn transfer_pause_limit(&self) -> Duration {
+        crate::transfer::pause_limit(&self.shared)
+    }
+
+    /// Makes this node campaign `delay` later than its rank alone would when
+    /// the leader goes silent, so other voters get the leadership first (an
+    /// owner of VRRP groups should not lead: its own death would then need an
+    /// election before its groups can move). It still campaigns when nobody
+    /// else does.
+    pub fn set_campaign_delay(&self, delay: Duration) {
+        self.shared.campaign_delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Stops the gRPC service and Raft. The data dir stays for a later start.
     pub async fn shutdown(&self) {
         let stop = self
@@ -388,6 +417,19 @@ impl Shared {
         }
     }
 
+    /// When an AppendEntries from a leader was last accepted here.
+    pub(crate) fn leader_heard(&self) -> Option<Instant> {
+        *self
+            .leader_heard
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Extra wait before this node campaigns (see [`ClusterNode::set_campaign_delay`]).
+    pub(crate) fn campaign_delay(&self) -> Duration {
+        Duration::from_millis(self.campaign_delay_ms.load(Ordering::Relaxed))
+    }
+
     /// Notes that a leader's AppendEntries was accepted.
     pub(crate) fn heard_leader(&self) {
         *self
@@ -396,7 +438,7 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
-    fn lease(&self) -> Duration {
+    pub(crate) fn lease(&self) -> Duration {
         self.cfg.election_timeout.1
     }
 
@@ -479,64 +521,6 @@ impl Shared {
             quorum,
             millis_since_quorum_ack,
             millis_since_leader_heard,
-        }
-    }
-}
-
-/// Between the voters' attempts, by rank: the first-ranked follower asks
-/// first, so the two survivors of a three-node cluster do not split the vote.
-const PROMPT_STAGGER: Duration = Duration::from_millis(40);
-/// How often the prompt-election loop looks.
-const PROMPT_TICK: Duration = Duration::from_millis(10);
-
-/// Elects a new leader as soon as the dead one's lease has run out.
-///
-/// openraft 0.9 lets a follower campaign only after the leader lease (the
-/// election-timeout maximum) *plus* a random election timeout, and a voter
-/// grants no vote within the lease anyway; so the earliest an election can
-/// succeed is when the lease ends, and openraft's own timer starts one up to
-/// a whole election timeout later (measured here: 470-670 ms with the
-/// defaults). A follower that has heard no leader for the lease asks for an
-/// election itself, staggered by its rank among the other voters (lowest id
-/// first) and no more often than the election timeout's lower bound, so it
-/// never campaigns more often than openraft itself would. Raft's safety does
-/// not depend on when an election starts, only on the votes.
-async fn prompt_election_loop(shared: Weak<Shared>) {
-    let mut last_attempt: Option<Instant> = None;
-    loop {
-        tokio::time::sleep(PROMPT_TICK).await;
-        let Some(s) = shared.upgrade() else { return };
-        let m = s.raft.metrics().borrow().clone();
-        if Role::from(m.state) != Role::Follower {
-            continue;
-        }
-        let membership = m.membership_config.membership();
-        let voters: Vec<NodeId> = membership.voter_ids().collect();
-        if !voters.contains(&s.id) {
-            continue;
-        }
-        let Some(heard) = *s
-            .leader_heard
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        else {
-            // Never heard a leader since start: openraft's own timer decides.
-            continue;
-        };
-        let silent_leader = m.current_leader;
-        let rank = voters
-            .iter()
-            .filter(|v| Some(**v) != silent_leader && **v < s.id)
-            .count();
-        let due = heard + s.lease() + PROMPT_STAGGER * u32::try_from(rank).unwrap_or(u32::MAX);
-        let now = Instant::now();
-        if now < due || last_attempt.is_some_and(|t| now < t + s.cfg.election_timeout.0) {
-            continue;
-        }
-        last_attempt = Some(now);
-        tracing::debug!(leader = ?silent_leader, "no leader heard within the lease; asking for an election");
-        if let Err(e) = s.raft.trigger().elect().await {
-            tracing::debug!(error = %e, "election trigger failed");
         }
     }
 }

@@ -1,14 +1,16 @@
 //! Leadership transfer for openraft 0.9, which has none built in: the leader makes
 //! sure the target holds its whole log, pauses heartbeats and new writes, and sends
-//! it TimeoutNow; the target campaigns until it wins or the deadline passes.
+//! it TimeoutNow; the target campaigns until it wins or the deadline passes. The
+//! pause (no commits at all) lasts about one leader lease and at most
+//! [`pause_limit`]: callers holding leases shorter than that extend them first.
 //!
 //! Why this works with openraft's leader lease: a follower refuses to vote while it
 //! heard a leader within the lease (the election-timeout maximum). With heartbeats
 //! paused the lease runs out on every follower within that time; the target asks
 //! again every few milliseconds, so it is first to ask once the lease ends, and as
-//! it holds the whole log every voter grants. The other followers would campaign on
-//! their own only after the lease *plus* their election timeout, later than the
-//! target. The old leader itself grants at once: its vote was last touched when it
+//! it holds the whole log every voter grants. The other followers campaign on
+//! their own (after a pre-vote, see `election`) only once the lease has run out
+//! plus their rank's stagger, later than the target. The old leader itself grants at once: its vote was last touched when it
 //! was elected. Raft's safety never depends on any of this; only who wins does.
 
 use std::time::{Duration, Instant};
@@ -20,8 +22,16 @@ use crate::network::traced;
 use crate::node::Shared;
 use crate::types::NodeId;
 
-/// How long the whole handover may take before the old leader resumes.
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the target may take to catch up (writes still flow meanwhile).
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest commits stop during a transfer: heartbeats and writes are held
+/// until the target wins, which takes the followers' leader lease (the
+/// election-timeout maximum) plus a few retries; after twice that the old
+/// leader gives up and resumes.
+pub(crate) fn pause_limit(shared: &Shared) -> Duration {
+    shared.cfg.election_timeout.1 * 2
+}
 
 pub(crate) async fn transfer_leader(shared: &Shared, to: NodeId) -> Result<(), ClusterError> {
     shared.require_leader()?;
@@ -37,9 +47,26 @@ pub(crate) async fn transfer_leader(shared: &Shared, to: NodeId) -> Result<(), C
         .get_node(&to)
         .cloned()
         .ok_or(ClusterError::UnknownMember(to))?;
-    let deadline = Instant::now() + TRANSFER_TIMEOUT;
+    // Nearly caught up first, with writes flowing, so the pause stays short.
+    let last = shared.raft.metrics().borrow().last_log_index;
+    shared
+        .raft
+        .wait(Some(CATCH_UP_TIMEOUT))
+        .metrics(
+            |m| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&to).cloned().flatten())
+                    .map(|l| l.index)
+                    >= last
+            },
+            "transfer target caught up",
+        )
+        .await
+        .map_err(|e| ClusterError::Transfer(format!("target did not catch up: {e}")))?;
 
     shared.set_transferring(true);
+    let deadline = Instant::now() + pause_limit(shared);
     let outcome = async {
         // With writes held, the log stops growing: wait until the target has all of it.
         let last = shared.raft.metrics().borrow().last_log_index;

@@ -9,8 +9,9 @@ use openraft::raft::{
 };
 use routerd_proto::v1::cluster_server::Cluster;
 use routerd_proto::v1::{
-    Applied, ForwardRequest, ForwardResponse, LeaderHint, MemberStatus, RaftPayload, StatusRequest,
-    StatusResponse, TimeoutNowRequest, TimeoutNowResponse, forward_response,
+    Applied, ForwardRequest, ForwardResponse, LeaderHint, MemberStatus, PreVoteRequest,
+    PreVoteResponse, RaftPayload, StatusRequest, StatusResponse, TimeoutNowRequest,
+    TimeoutNowResponse, forward_response,
 };
 use tonic::{Request, Response, Status};
 
@@ -153,5 +154,16 @@ impl Cluster for Service {
             },
         };
         Ok(Response::new(reply))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, name = "cluster.pre_vote")]
+    async fn pre_vote(
+        &self,
+        req: Request<PreVoteRequest>,
+    ) -> Result<Response<PreVoteResponse>, Status> {
+        join_trace(&req);
+        Ok(Response::new(
+            crate::election::answer(&self.shared, req.get_ref()).await,
+        ))
     }
 }
