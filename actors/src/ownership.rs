@@ -40,6 +40,17 @@ const DAEMON_GRACE: Duration = Duration::from_secs(2);
 const RESEND: Duration = Duration::from_millis(500);
 /// Between attempts to move the Raft leadership off a node that owns groups.
 const TRANSFER_EVERY: Duration = Duration::from_secs(5);
+/// What a lease must hold beyond a transfer's longest pause.
+const TRANSFER_MARGIN: Duration = Duration::from_millis(300);
+/// How long extended renewals may take to commit and reach the daemons
+/// before the transfer is given up.
+const EXTEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// An owner campaigns this much later than other voters, so a non-owner
+/// leads whenever one can.
+const OWNER_CAMPAIGN_DELAY: Duration = Duration::from_millis(200);
+/// Without quorum, a restarted routerd starts handing out roles after this
+/// (it cannot catch up with a cluster it cannot reach).
+const STARTUP_GRACE: Duration = Duration::from_secs(1);
 
 /// Messages of the ownership actor.
 pub enum OwnershipMsg {
@@ -47,13 +58,10 @@ pub enum OwnershipMsg {
     Tick,
     /// Link states re-read from the kernel.
     Links(HashMap<String, bool>),
-    /// A renewal proposed at `at` committed (or was refused).
-    Renewed {
-        group: String,
-        epoch: u64,
-        at: Instant,
-        accepted: bool,
-    },
+    /// A renewal (or extension) proposed at `at` committed (or was refused).
+    Renewed { op: Op, at: Instant, accepted: bool },
+    /// A leadership transfer this node started has ended.
+    TransferDone { to: u64, ok: bool },
     /// A daemon answered a grant.
     Granted {
         group: String,
@@ -71,10 +79,22 @@ impl Traced for OwnershipMsg {
             OwnershipMsg::Tick => "Tick",
             OwnershipMsg::Links(_) => "Links",
             OwnershipMsg::Renewed { .. } => "Renewed",
+            OwnershipMsg::TransferDone { .. } => "TransferDone",
             OwnershipMsg::Granted { .. } => "Granted",
             OwnershipMsg::Status(_) => "Status",
         }
     }
+}
+
+/// A leadership transfer off this node.
+#[derive(Debug, Clone, Copy)]
+enum Transfer {
+    /// Extended renewals asked for; the transfer starts once they hold.
+    Extending {
+        to: u64,
+        since: Instant,
+    },
+    Running,
 }
 
 /// What was last handed to a group's daemon.
@@ -98,6 +118,11 @@ pub struct OwnershipState {
     roles: BTreeMap<String, Role>,
     quorum: Option<bool>,
     last_transfer: Option<Instant>,
+    transfer: Option<Transfer>,
+    /// The applied table has caught up with the cluster since this
+    /// incarnation started; until then nothing is sent to the daemons.
+    caught_up: bool,
+    started: Instant,
     next_wake: Option<Instant>,
     timer: Option<Task>,
     _feeds: Vec<Task>,
@@ -181,6 +206,9 @@ impl Actor for OwnershipActor {
             roles: BTreeMap::new(),
             quorum: None,
             last_transfer: None,
+            transfer: None,
+            caught_up: false,
+            started: Instant::now(),
             next_wake: None,
             timer: None,
             _feeds: feeds,
@@ -210,14 +238,22 @@ impl Actor for OwnershipActor {
             match msg {
                 OwnershipMsg::Tick => {}
                 OwnershipMsg::Links(links) => state.links = links,
-                OwnershipMsg::Renewed {
-                    group,
-                    epoch,
-                    at,
-                    accepted,
-                } => {
+                OwnershipMsg::Renewed { op, at, accepted } => {
                     let table = table(&state.cluster);
-                    state.agent.renewed(&group, epoch, at, accepted, &table);
+                    state.agent.committed(&op, at, accepted, &table);
+                }
+                OwnershipMsg::TransferDone { to, ok } => {
+                    state.agent.set_extension(Duration::ZERO);
+                    state.transfer = None;
+                    if ok {
+                        state.rt.bus.publish(
+                            NewEvent::new("routerd.cluster.leader", "LeadershipMoved")
+                                .message(format!(
+                                    "leadership handed to node {to}: this node owns groups"
+                                ))
+                                .attr("to", to),
+                        );
+                    }
                 }
                 OwnershipMsg::Granted {
                     group,
@@ -376,9 +412,35 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
             propose(myself, &state.cluster, op, now);
         }
         next = earliest(next, decision.next_check);
-        move_leadership_off_owners(state, &table, now);
+        move_leadership_off_owners(myself, state, &table, &status, now);
     } else {
         state.arbiter = None;
+        if matches!(state.transfer, Some(Transfer::Extending { .. })) {
+            state.transfer = None;
+            state.agent.set_extension(Duration::ZERO);
+        }
+    }
+    let owns = table.groups().any(|(_, g)| g.owner == Some(status.id));
+    state.cluster.set_campaign_delay(if owns {
+        OWNER_CAMPAIGN_DELAY
+    } else {
+        Duration::ZERO
+    });
+
+    // A restarted routerd reads the table from its own log and snapshot,
+    // which may be behind the cluster: nothing goes to the daemons (they act
+    // on their own deadlines meanwhile) until it caught up with the commit
+    // index, or, without quorum, after a grace period.
+    if !state.caught_up {
+        let applied_all = status
+            .committed_index
+            .is_some_and(|c| status.applied_index >= Some(c));
+        state.caught_up = (quorum && applied_all)
+            || (!quorum && now.duration_since(state.started) >= STARTUP_GRACE);
+        if !state.caught_up {
+            schedule(myself, state, now, next);
+            return;
+        }
     }
 
     // Roles to the daemons.
@@ -435,7 +497,16 @@ fn step(myself: &ActorRef<OwnershipMsg>, state: &mut OwnershipState) {
         }
     }
 
-    // Wake for the next deadline, or the period.
+    schedule(myself, state, now, next);
+}
+
+/// Wakes for the next deadline, or the period.
+fn schedule(
+    myself: &ActorRef<OwnershipMsg>,
+    state: &mut OwnershipState,
+    now: Instant,
+    next: Option<Instant>,
+) {
     let wake = earliest(next, Some(now + PERIOD)).unwrap_or(now + PERIOD);
     if state.next_wake.is_none_or(|w| wake < w || w <= now) {
         state.next_wake = Some(wake);
@@ -473,22 +544,14 @@ fn propose(myself: &ActorRef<OwnershipMsg>, cluster: &ClusterNode, op: Op, at: I
     let me = myself.clone();
     tokio::spawn(
         async move {
-            let renew = match &op {
-                Op::Renew { group, epoch, .. } => Some((group.clone(), *epoch)),
-                _ => None,
-            };
+            let renew = matches!(op, Op::Renew { .. } | Op::Extend { .. }).then(|| op.clone());
             let result = cluster.propose(Request::Ownership(op)).await;
-            if let Some((group, epoch)) = renew {
+            if let Some(op) = renew {
                 let accepted = matches!(
                     result,
                     Ok(Response::Ownership(ref o)) if o.is_accepted()
                 );
-                let _ = me.cast(OwnershipMsg::Renewed {
-                    group,
-                    epoch,
-                    at,
-                    accepted,
-                });
+                let _ = me.cast(OwnershipMsg::Renewed { op, at, accepted });
             } else if let Err(e) = result {
                 tracing::debug!(error = %e, "ownership proposal not committed");
             }
@@ -615,42 +678,85 @@ fn publish_role(rt: &Runtime, g: &VrrpGroup, previous: Option<Role>, role: Role,
 /// HA.md: an owner's death must not need an election before the grant, so
 /// the leader hands leadership to a voter that owns nothing (the witness
 /// first) when it owns groups itself.
-fn move_leadership_off_owners(state: &mut OwnershipState, table: &Table, now: Instant) {
+///
+/// A transfer stops all commits for up to the cluster's pause limit, longer
+/// than a lease: first this node's leases are extended past it (committed
+/// `Extend` renewals, handed to the daemons), then the transfer runs. Only
+/// done when this node is the only owner, since the pause would lapse any
+/// other node's leases.
+fn move_leadership_off_owners(
+    myself: &ActorRef<OwnershipMsg>,
+    state: &mut OwnershipState,
+    table: &Table,
+    status: &routerd_cluster::ClusterStatus,
+    now: Instant,
+) {
     let me = state.agent.node();
+    let needed = state.cluster.transfer_pause_limit() + TRANSFER_MARGIN;
+    match state.transfer {
+        Some(Transfer::Running) => return,
+        Some(Transfer::Extending { to, since }) => {
+            let until = now + needed;
+            let daemons_hold =
+                table
+                    .groups()
+                    .filter(|(_, g)| g.owner == Some(me))
+                    .all(|(name, _)| {
+                        state.sent.get(name).is_some_and(|s| {
+                        s.ok == Some(true)
+                            && matches!(s.role, Role::Owner { deadline: Some(d), .. } if d >= until)
+                    })
+                    });
+            let caught_up = status
+                .members
+                .iter()
+                .find(|m| m.id == to)
+                .and_then(|m| m.matched_index)
+                >= status.committed_index;
+            if state.agent.holds_until(table, until) && daemons_hold && caught_up {
+                state.transfer = Some(Transfer::Running);
+                let cluster = state.cluster.clone();
+                let me = myself.clone();
+                tokio::spawn(async move {
+                    let result = cluster.transfer_leader(to).await;
+                    if let Err(e) = &result {
+                        tracing::debug!(error = %e, "leadership transfer failed");
+                    }
+                    let _ = me.cast(OwnershipMsg::TransferDone {
+                        to,
+                        ok: result.is_ok(),
+                    });
+                });
+            } else if now >= since + EXTEND_TIMEOUT {
+                state.transfer = None;
+                state.agent.set_extension(Duration::ZERO);
+            }
+            return;
+        }
+        None => {}
+    }
     let owns = table.groups().any(|(_, g)| g.owner == Some(me));
+    let others_own = table
+        .groups()
+        .any(|(_, g)| g.owner.is_some_and(|o| o != me));
     if !owns
+        || others_own
         || state
             .last_transfer
             .is_some_and(|t| now < t + TRANSFER_EVERY)
     {
         return;
     }
-    let status = state.cluster.status();
-    let owners: Vec<u64> = table.groups().filter_map(|(_, g)| g.owner).collect();
     let target = status
         .members
         .iter()
-        .filter(|m| {
-            m.id != me && m.voter && m.reachable.unwrap_or(false) && !owners.contains(&m.id)
-        })
+        .filter(|m| m.id != me && m.voter && m.reachable.unwrap_or(false))
         .max_by_key(|m| (m.witness, std::cmp::Reverse(m.id)))
         .map(|m| m.id);
     let Some(to) = target else { return };
     state.last_transfer = Some(now);
-    let cluster = state.cluster.clone();
-    let bus = state.rt.bus.clone();
-    tokio::spawn(async move {
-        match cluster.transfer_leader(to).await {
-            Ok(_) => bus.publish(
-                NewEvent::new("routerd.cluster.leader", "LeadershipMoved")
-                    .message(format!(
-                        "leadership handed to node {to}: this node owns groups"
-                    ))
-                    .attr("to", to),
-            ),
-            Err(e) => tracing::debug!(error = %e, "leadership transfer failed"),
-        }
-    });
+    state.transfer = Some(Transfer::Extending { to, since: now });
+    state.agent.set_extension(needed + TRANSFER_MARGIN);
 }
 
 fn status(state: &OwnershipState) -> Value {

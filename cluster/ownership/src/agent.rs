@@ -74,6 +74,8 @@ struct Local {
     lease: Option<(u64, Instant)>,
     /// Start of the last renewal proposed, and its epoch.
     renewing: Option<(u64, Instant)>,
+    /// When the last committed renewal was proposed.
+    renewed_from: Option<Instant>,
     /// The last owner role handed out: (epoch, deadline).
     handed: Option<(u64, Option<Instant>)>,
     /// The data-plane daemon confirmed it stopped acting for this epoch.
@@ -97,6 +99,7 @@ pub struct Agent {
     quorum: bool,
     quorum_since: Instant,
     fallback_allowed: bool,
+    extension: Duration,
 }
 
 impl Agent {
@@ -109,6 +112,7 @@ impl Agent {
             quorum: false,
             quorum_since: now,
             fallback_allowed: true,
+            extension: Duration::ZERO,
         }
     }
 
@@ -171,10 +175,38 @@ impl Agent {
         }
     }
 
-    /// A renewal proposed at `at` for `epoch` committed (`accepted`) or was
-    /// refused by the table.
-    pub fn renewed(&mut self, group: &str, epoch: u64, at: Instant, accepted: bool, table: &Table) {
-        let Some(l) = self.groups.get_mut(group) else {
+    /// While non-zero, this node's renewals hold its leases `extra` longer
+    /// (an [`Op::Extend`]), and one is due at once: set before a pause in
+    /// commits this node causes itself (a leadership transfer), cleared after.
+    pub fn set_extension(&mut self, extra: Duration) {
+        self.extension = extra;
+    }
+
+    /// Whether every group this node acts as owner for holds a lease until
+    /// at least `until` (an extension has committed everywhere it matters).
+    pub fn holds_until(&self, table: &Table, until: Instant) -> bool {
+        self.groups.iter().all(|(name, l)| {
+            let owner = table
+                .group(name)
+                .is_some_and(|g| g.owner == Some(self.node));
+            !owner || l.lease.is_some_and(|(_, d)| d >= until)
+        })
+    }
+
+    /// One of this node's proposals, made at `at`, committed (`accepted`) or
+    /// was refused by the table; only renewals matter here.
+    pub fn committed(&mut self, op: &Op, at: Instant, accepted: bool, table: &Table) {
+        let (group, epoch, extra) = match op {
+            Op::Renew { group, epoch, .. } => (group, *epoch, Duration::ZERO),
+            Op::Extend {
+                group,
+                epoch,
+                extra_ms,
+                ..
+            } => (group, *epoch, Duration::from_millis(*extra_ms)),
+            _ => return,
+        };
+        let Some(l) = self.groups.get_mut(group.as_str()) else {
             return;
         };
         if l.renewing.is_some_and(|(e, t)| e == epoch && t == at) {
@@ -189,7 +221,8 @@ impl Agent {
         if g.epoch != epoch {
             return;
         }
-        let deadline = at + g.lease();
+        let deadline = at + g.lease() + extra;
+        l.renewed_from = Some(at);
         l.lease = match l.lease {
             Some((e, d)) if e == epoch && d >= deadline => Some((e, d)),
             _ => Some((epoch, deadline)),
@@ -214,6 +247,7 @@ impl Agent {
                 policy,
                 quorum,
                 quorum_since,
+                self.extension,
                 name,
                 l,
                 rec,
@@ -262,6 +296,7 @@ fn decide(
     policy: Option<Policy>,
     quorum: bool,
     quorum_since: Instant,
+    extension: Duration,
     name: &str,
     l: &mut Local,
     rec: Option<&Group>,
@@ -273,6 +308,7 @@ fn decide(
     let me_owner = owner == Some(node);
     if !me_owner || l.lease.is_some_and(|(e, _)| e != epoch) {
         l.lease = None;
+        l.renewed_from = None;
     }
     let wanted_eligible = l.want.is_some_and(|w| w.eligible);
     let revoked = rec.is_some_and(|g| g.revoked);
@@ -357,25 +393,34 @@ fn decide(
         }
         // Renew every third of the lease; a renewal still in flight after a
         // whole lease is given up on (the leader changed or we are cut off).
+        // An extension asked for is due at once unless already held.
         let last_start = l.renewing.map(|(_, t)| t);
-        let since_start = l
-            .lease
-            .map(|(_, d)| d.checked_sub(lease).unwrap_or(d))
-            .into_iter()
-            .chain(last_start)
-            .max();
-        let due = since_start.map_or(now, |t| t + lease / 3);
+        let since_start = l.renewed_from.into_iter().chain(last_start).max();
+        let extended = extension.is_zero()
+            || l.lease
+                .is_some_and(|(_, d)| d >= now + lease + extension / 2);
+        let due = match since_start {
+            Some(t) if extended => t + lease / 3,
+            _ => now,
+        };
         let stuck = l.renewing.is_some_and(|(_, t)| now >= t + lease);
         if (l.renewing.is_none() || stuck) && now >= due {
             l.renewing = Some((epoch, now));
-            out.proposals.push(Proposal {
-                op: Op::Renew {
+            let op = if extension.is_zero() {
+                Op::Renew {
                     group: name.to_string(),
                     node,
                     epoch,
-                },
-                at: now,
-            });
+                }
+            } else {
+                Op::Extend {
+                    group: name.to_string(),
+                    node,
+                    epoch,
+                    extra_ms: u64::try_from(extension.as_millis()).unwrap_or(u64::MAX),
+                }
+            };
+            out.proposals.push(Proposal { op, at: now });
             wake(out, now + lease / 3);
         } else {
             wake(out, due.max(now + Duration::from_millis(1)));
@@ -453,9 +498,7 @@ mod tests {
     fn commit(t: &mut Table, a: &mut Agent, out: &AgentOutput, now: Instant) {
         for p in &out.proposals {
             let outcome = t.apply(&p.op, now);
-            if let Op::Renew { group, epoch, .. } = &p.op {
-                a.renewed(group, *epoch, p.at, outcome.is_accepted(), t);
-            }
+            a.committed(&p.op, p.at, outcome.is_accepted(), t);
         }
     }
 
@@ -481,6 +524,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             t0,
         );
@@ -520,6 +564,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             t0,
         );
@@ -557,6 +602,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             t0,
         );
@@ -610,6 +656,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             t0,
         );
@@ -663,6 +710,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             t0,
         );

@@ -49,10 +49,8 @@ impl Arbiter {
 
     /// When this leader's view of the group's lease ends.
     pub fn lease_end(&self, g: &Group) -> Instant {
-        let from = g
-            .renewed_at
-            .map_or(self.leader_since, |at| at.max(self.leader_since));
-        from + g.lease() + crate::guard(g.lease())
+        let held = g.held_until.unwrap_or(self.leader_since);
+        held.max(self.leader_since + g.lease()) + crate::guard(g.lease())
     }
 
     /// The ops the table calls for at `now`.
@@ -149,6 +147,9 @@ fn grant(name: &str, g: &Group, node: NodeId, c: &Candidate) -> Op {
         node,
         epoch: g.epoch + 1,
         lease_ms: c.lease_ms,
+        // Taken from a live owner: valid only if no renewal committed since
+        // this leader judged the lease to be over.
+        renewals: g.owner.map(|_| g.renewals),
     }
 }
 
@@ -212,7 +213,8 @@ mod tests {
                 group: "g".into(),
                 node: 1,
                 epoch: 1,
-                lease_ms: 200
+                lease_ms: 200,
+                renewals: None,
             }]
         );
         // Not proposed twice while in flight.
@@ -239,7 +241,8 @@ mod tests {
                 group: "g".into(),
                 node: 2,
                 epoch: 2,
-                lease_ms: 200
+                lease_ms: 200,
+                renewals: Some(0),
             }]
         );
     }
@@ -260,7 +263,8 @@ mod tests {
                 group: "g".into(),
                 node: 1,
                 epoch: 2,
-                lease_ms: 200
+                lease_ms: 200,
+                renewals: Some(0),
             }]
         );
     }

@@ -37,6 +37,11 @@ struct Node {
     /// The daemon's grant: acting until this deadline.
     acting_until: Option<Instant>,
     want: Option<Want>,
+    /// The control plane is dead (kill -9) until then; its daemon carries
+    /// on with the deadline it was handed.
+    dead_until: Option<Instant>,
+    /// Applies lag commits by up to this many ms (a loaded node lags more).
+    apply_lag: u64,
 }
 
 struct Pending {
@@ -55,6 +60,7 @@ struct Committed {
 }
 
 const GROUP: &str = "lan/ipv4/51";
+const KILL_PER_MILLE: u64 = 1;
 
 fn want(priority: u8, eligible: bool) -> Want {
     Want {
@@ -82,6 +88,8 @@ fn run(seed: u64, steps: u64) -> u64 {
             agent: Agent::new(id, policy, t0),
             connected: true,
             acting_until: None,
+            dead_until: None,
+            apply_lag: 4,
             want: match id {
                 1 => Some(want(200, true)),
                 2 => Some(want(100, true)),
@@ -137,6 +145,34 @@ fn run(seed: u64, steps: u64) -> u64 {
             nodes[i].want = Some(want(p, eligible));
             let w = nodes[i].want;
             nodes[i].agent.set_want(GROUP, w);
+        }
+        // kill -9 of a router's control plane for 50-500 ms; it comes back
+        // with a fresh agent (and, sometimes, asks for an extension as
+        // before a leadership transfer).
+        if rng.chance(KILL_PER_MILLE) {
+            let i = rng.below(2) as usize;
+            nodes[i].dead_until = Some(now + Duration::from_millis(150 + rng.below(200)));
+        }
+        for n in &mut nodes {
+            if n.dead_until.is_some_and(|t| now >= t) {
+                n.dead_until = None;
+                n.agent = Agent::new(n.id, policy, now);
+                if let Some(w) = n.want {
+                    n.agent.set_want(GROUP, Some(w));
+                }
+                if let Some(g) = n.table.group(GROUP)
+                    && g.owner == Some(n.id)
+                {
+                    n.agent.assume_handed(GROUP, g.epoch, now + g.lease());
+                }
+            }
+            if rng.chance(2) {
+                n.apply_lag = if rng.chance(300) { 40 } else { 4 };
+            }
+            if n.dead_until.is_none() && rng.chance(1) {
+                let extra = if rng.chance(500) { 1000 } else { 0 };
+                n.agent.set_extension(Duration::from_millis(extra));
+            }
         }
         let connected: Vec<NodeId> = nodes.iter().filter(|n| n.connected).map(|n| n.id).collect();
         let majority = connected.len() >= 2;
@@ -198,17 +234,15 @@ fn run(seed: u64, steps: u64) -> u64 {
             while n.applied < log.len() {
                 let e = &log[n.applied];
                 let delay = Duration::from_millis(
-                    (n.id + e.commit_time.duration_since(t0).as_millis() as u64) % 4,
+                    (n.id + e.commit_time.duration_since(t0).as_millis() as u64) % n.apply_lag,
                 );
                 if e.commit_time + delay > now {
                     break;
                 }
                 let outcome = n.table.apply(&e.op, now);
-                if e.from == n.id
-                    && let Op::Renew { group, epoch, .. } = &e.op
-                {
+                if e.from == n.id && n.dead_until.is_none() {
                     n.agent
-                        .renewed(group, *epoch, e.at, outcome.is_accepted(), &n.table);
+                        .committed(&e.op, e.at, outcome.is_accepted(), &n.table);
                 }
                 n.applied += 1;
             }
@@ -216,6 +250,13 @@ fn run(seed: u64, steps: u64) -> u64 {
 
         // Each node's agent; the daemon acts on the roles.
         for n in &mut nodes {
+            if n.dead_until.is_some() {
+                // Only the daemon runs: it stops at its deadline.
+                if n.acting_until.is_some_and(|d| now >= d) {
+                    n.acting_until = None;
+                }
+                continue;
+            }
             let quorum = n.connected && leader.is_some();
             n.agent.set_quorum(quorum, now);
             let out = n.agent.tick(&n.table, now);
@@ -310,9 +351,7 @@ fn a_healthy_cluster_settles_on_the_highest_priority_node() {
             let out = a.tick(&table, now);
             for p in out.proposals {
                 let outcome = table.apply(&p.op, now);
-                if let Op::Renew { group, epoch, .. } = &p.op {
-                    a.renewed(group, *epoch, p.at, outcome.is_accepted(), &table);
-                }
+                a.committed(&p.op, p.at, outcome.is_accepted(), &table);
             }
             if matches!(out.roles.get(GROUP), Some(Role::Owner { .. })) {
                 owner_at_end = Some(a.node());

@@ -37,12 +37,26 @@ pub enum Op {
         node: NodeId,
         epoch: u64,
         lease_ms: u64,
+        /// When taken from an owner: the renewal count the leader judged
+        /// by. A renewal that committed in between (the owner came back just
+        /// as its lease ran out) makes the grant stale, and it is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        renewals: Option<u64>,
     },
     /// The owner extends its lease.
     Renew {
         group: String,
         node: NodeId,
         epoch: u64,
+    },
+    /// A renewal that holds the lease for `extra_ms` longer than usual, taken
+    /// before a pause in commits the owner knows of (a leadership transfer).
+    #[serde(rename_all = "camelCase")]
+    Extend {
+        group: String,
+        node: NodeId,
+        epoch: u64,
+        extra_ms: u64,
     },
     /// The leader asks the owner to give the group up (preemption); renewals
     /// of this epoch are refused from now on.
@@ -63,6 +77,7 @@ impl Op {
             | Op::Withdraw { group, .. }
             | Op::Grant { group, .. }
             | Op::Renew { group, .. }
+            | Op::Extend { group, .. }
             | Op::Revoke { group, .. }
             | Op::Release { group, .. } => group,
         }
@@ -125,6 +140,15 @@ pub struct Group {
     /// When this node applied the last grant or renewal (local clock only).
     #[serde(skip)]
     pub renewed_at: Option<Instant>,
+    /// The latest end of the lease any applied renewal gave, counted from
+    /// when this node applied it (local clock only). Never moves back, so an
+    /// extended lease is honoured even after later ordinary renewals.
+    #[serde(skip)]
+    pub held_until: Option<Instant>,
+    /// The longest extension of this epoch's renewals, kept so a node
+    /// restored from a snapshot (which has no timestamps) still waits for it.
+    #[serde(default)]
+    pub extra_ms: u64,
     /// How many renewals of the current epoch were applied (for status).
     #[serde(default)]
     pub renewals: u64,
@@ -216,10 +240,20 @@ impl Table {
                 node,
                 epoch,
                 lease_ms,
+                renewals,
             } => {
                 let Some(g) = self.groups.get_mut(group) else {
                     return Outcome::rejected("no such group");
                 };
+                if g.owner.is_some()
+                    && let Some(n) = renewals
+                    && *n != g.renewals
+                {
+                    return Outcome::rejected(format!(
+                        "the owner renewed since (renewal {} of epoch {}, the grant judged {n})",
+                        g.renewals, g.epoch
+                    ));
+                }
                 if *epoch != g.epoch + 1 {
                     return Outcome::rejected(format!(
                         "grant for epoch {epoch}, but the next epoch is {}",
@@ -234,29 +268,18 @@ impl Table {
                 g.lease_ms = *lease_ms;
                 g.revoked = false;
                 g.renewed_at = Some(now);
+                g.held_until = Some(now + g.lease());
+                g.extra_ms = 0;
                 g.renewals = 0;
                 Outcome::Accepted
             }
-            Op::Renew { group, node, epoch } => {
-                let Some(g) = self.groups.get_mut(group) else {
-                    return Outcome::rejected("no such group");
-                };
-                if g.owner != Some(*node) {
-                    return Outcome::rejected(format!("node {node} is not the owner"));
-                }
-                if *epoch != g.epoch {
-                    return Outcome::rejected(format!(
-                        "renewal of epoch {epoch}, current is {}",
-                        g.epoch
-                    ));
-                }
-                if g.revoked {
-                    return Outcome::rejected("the lease was revoked");
-                }
-                g.renewed_at = Some(now);
-                g.renewals += 1;
-                Outcome::Accepted
-            }
+            Op::Renew { group, node, epoch } => self.renew(group, *node, *epoch, 0, now),
+            Op::Extend {
+                group,
+                node,
+                epoch,
+                extra_ms,
+            } => self.renew(group, *node, *epoch, *extra_ms, now),
             Op::Revoke { group, epoch } => {
                 let Some(g) = self.groups.get_mut(group) else {
                     return Outcome::rejected("no such group");
@@ -281,12 +304,41 @@ impl Table {
         }
     }
 
+    fn renew(
+        &mut self,
+        group: &str,
+        node: NodeId,
+        epoch: u64,
+        extra_ms: u64,
+        now: Instant,
+    ) -> Outcome {
+        let Some(g) = self.groups.get_mut(group) else {
+            return Outcome::rejected("no such group");
+        };
+        if g.owner != Some(node) {
+            return Outcome::rejected(format!("node {node} is not the owner"));
+        }
+        if epoch != g.epoch {
+            return Outcome::rejected(format!("renewal of epoch {epoch}, current is {}", g.epoch));
+        }
+        if g.revoked {
+            return Outcome::rejected("the lease was revoked");
+        }
+        g.renewed_at = Some(now);
+        g.extra_ms = g.extra_ms.max(extra_ms);
+        let until = now + g.lease() + Duration::from_millis(extra_ms);
+        g.held_until = Some(g.held_until.map_or(until, |h| h.max(until)));
+        g.renewals += 1;
+        Outcome::Accepted
+    }
+
     /// After a restart or a snapshot install: every live lease and every
     /// eligible candidacy counts as renewed now, which can only make this node
     /// wait longer, never less.
     pub fn after_restore(&mut self, now: Instant) {
         for g in self.groups.values_mut() {
             g.renewed_at = Some(now);
+            g.held_until = Some(now + g.lease() + Duration::from_millis(g.extra_ms));
             for c in g.candidates.values_mut() {
                 c.eligible_since = c.eligible.then_some(now);
             }
@@ -322,6 +374,7 @@ mod tests {
             node,
             epoch,
             lease_ms: 200,
+            renewals: None,
         };
         assert!(t.apply(&grant(1, 1), now).is_accepted());
         // The same grant again (a leader retrying) does not apply twice.
@@ -353,6 +406,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             now,
         );
@@ -391,6 +445,7 @@ mod tests {
             node,
             epoch: 1,
             lease_ms: 200,
+            renewals: None,
         };
         assert!(!t.apply(&grant(9), now).is_accepted());
         assert!(t.apply(&grant(1), now).is_accepted());
@@ -416,6 +471,7 @@ mod tests {
                 node: 1,
                 epoch: 1,
                 lease_ms: 200,
+                renewals: None,
             },
             now,
         );
@@ -426,5 +482,88 @@ mod tests {
         back.after_restore(later);
         let g = back.group("g").expect("group");
         assert_eq!((g.owner, g.epoch, g.renewed_at), (Some(1), 1, Some(later)));
+    }
+
+    #[test]
+    fn a_grant_judged_before_a_renewal_committed_is_refused() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        t.apply(&cand("g", 1, 200), t0);
+        t.apply(&cand("g", 2, 100), t0);
+        let grant = |node, epoch, renewals| Op::Grant {
+            group: "g".into(),
+            node,
+            epoch,
+            lease_ms: 200,
+            renewals,
+        };
+        assert!(t.apply(&grant(1, 1, None), t0).is_accepted());
+        // The leader judges node 1's lease over with no renewal seen, but
+        // node 1's renewal reaches the log first: node 1 now acts on it, so
+        // the grant must not apply.
+        let renew = Op::Renew {
+            group: "g".into(),
+            node: 1,
+            epoch: 1,
+        };
+        assert!(
+            t.apply(&renew, t0 + Duration::from_millis(240))
+                .is_accepted()
+        );
+        let stale = grant(2, 2, Some(0));
+        assert!(
+            !t.apply(&stale, t0 + Duration::from_millis(250))
+                .is_accepted()
+        );
+        assert_eq!(t.group("g").and_then(|g| g.owner), Some(1));
+        // Judged on the latest renewal, it applies.
+        assert!(
+            t.apply(&grant(2, 2, Some(1)), t0 + Duration::from_millis(500))
+                .is_accepted()
+        );
+        assert_eq!(t.group("g").and_then(|g| g.owner), Some(2));
+    }
+
+    #[test]
+    fn an_extended_lease_is_not_shortened_by_later_renewals() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        t.apply(&cand("g", 1, 200), t0);
+        t.apply(
+            &Op::Grant {
+                group: "g".into(),
+                node: 1,
+                epoch: 1,
+                lease_ms: 200,
+                renewals: None,
+            },
+            t0,
+        );
+        let extend = Op::Extend {
+            group: "g".into(),
+            node: 1,
+            epoch: 1,
+            extra_ms: 1000,
+        };
+        assert!(t.apply(&extend, t0).is_accepted());
+        let renew = Op::Renew {
+            group: "g".into(),
+            node: 1,
+            epoch: 1,
+        };
+        assert!(
+            t.apply(&renew, t0 + Duration::from_millis(100))
+                .is_accepted()
+        );
+        let g = t.group("g").expect("group");
+        assert_eq!(g.held_until, Some(t0 + Duration::from_millis(1200)));
+        // A restored node waits for the extension too.
+        let mut restored: Table =
+            serde_json::from_str(&serde_json::to_string(&t).expect("json")).expect("table");
+        restored.after_restore(t0);
+        assert!(
+            restored.group("g").and_then(|g| g.held_until)
+                >= Some(t0 + Duration::from_millis(1200))
+        );
     }
 }
