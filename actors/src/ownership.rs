@@ -68,6 +68,8 @@ pub enum OwnershipMsg {
         epoch: u64,
         standby: bool,
         ok: bool,
+        /// For a VRRP-only role: the daemon reports being master.
+        fallback_master: Option<bool>,
     },
     /// Report for the API.
     Status(RpcReplyPort<Value>),
@@ -260,7 +262,11 @@ impl Actor for OwnershipActor {
                     epoch,
                     standby,
                     ok,
+                    fallback_master,
                 } => {
+                    if let Some(master) = fallback_master {
+                        state.agent.set_fallback_master(&group, master);
+                    }
                     if let Some(s) = state.sent.get_mut(&group) {
                         s.ok = Some(ok);
                     }
@@ -611,6 +617,7 @@ fn send_grant(
             let client = Client::new(socket).with_timeout(GRANT_TIMEOUT);
             // Taken into force, and for a standby: no longer master. An
             // ignored (older-epoch) grant is not a confirmation.
+            let mut fallback_master = None;
             let ok = match serde_json::to_vec(&body) {
                 Ok(bytes) => match client
                     .request_raw(
@@ -624,7 +631,11 @@ fn send_grant(
                     Ok((code, answer)) if code.is_success() => {
                         let v: Value = serde_json::from_slice(&answer).unwrap_or_default();
                         let r = &v["results"][0];
-                        r["result"] == "accepted" && (kind == "owner" || r["state"] != "Master")
+                        let accepted = r["result"] == "accepted";
+                        if kind == "vrrp" && accepted {
+                            fallback_master = Some(r["state"] == "Master");
+                        }
+                        accepted && (kind == "owner" || r["state"] != "Master")
                     }
                     _ => false,
                 },
@@ -635,6 +646,7 @@ fn send_grant(
                 epoch,
                 standby: kind != "owner",
                 ok,
+                fallback_master,
             });
         }
         .in_current_span(),
