@@ -1,0 +1,19 @@
+//! DHCPv6 client protocol core (RFC 8415), pure: no sockets, no clocks.
+//!
+//! Time comes in as `now`; randomness as a [`Jitter`] the caller supplies, so
+//! the same code runs for real and, with a fixed jitter, in virtual-time tests.
+//!
+//! - [`retransmit`]: the message exchange timing of RFC 8415 §15 (IRT, MRT,
+//!   MRC, MRD and the ±10 % randomisation) with the per-message parameters
+//!   of §7.6.
+//! - [`lifetimes`]: T1/T2 and lifetime handling of an IA_PD (§14.2, §21.21,
+//!   §21.22): what the client does with zero, infinite and inconsistent values
+//!   a server sends.
+
+#![warn(missing_docs)]
+
+pub mod lifetimes;
+pub mod retransmit;
+
+pub use lifetimes::{IaTimes, LifetimeError, PrefixLifetimes, Timers, check_prefix};
+pub use retransmit::{Exchange, FixedJitter, Jitter, MessageKind, Params};
