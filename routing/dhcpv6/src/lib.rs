@@ -6,14 +6,18 @@
 //! - [`retransmit`]: the message exchange timing of RFC 8415 §15 (IRT, MRT,
 //!   MRC, MRD and the ±10 % randomisation) with the per-message parameters
 //!   of §7.6.
+//! - [`advertise`]: choosing a server from the Advertises a Solicit collects
+//!   (§18.2.1, §18.2.9), and the status codes a client acts on.
 //! - [`lifetimes`]: T1/T2 and lifetime handling of an IA_PD (§14.2, §21.21,
 //!   §21.22): what the client does with zero, infinite and inconsistent values
 //!   a server sends.
 
 #![warn(missing_docs)]
 
+pub mod advertise;
 pub mod lifetimes;
 pub mod retransmit;
 
+pub use advertise::{Choice, Collector, Offer, StatusCode};
 pub use lifetimes::{IaTimes, LifetimeError, PrefixLifetimes, Timers, check_prefix};
 pub use retransmit::{Exchange, FixedJitter, Jitter, MessageKind, Params};
