@@ -8,6 +8,8 @@
 //!   of §7.6.
 //! - [`advertise`]: choosing a server from the Advertises a Solicit collects
 //!   (§18.2.1, §18.2.9), and the status codes a client acts on.
+//! - [`client`]: the prefix-delegation client, Idle → Soliciting → Requesting →
+//!   Bound → Renewing → Rebinding → Expired, as a pure state machine.
 //! - [`lifetimes`]: T1/T2 and lifetime handling of an IA_PD (§14.2, §21.21,
 //!   §21.22): what the client does with zero, infinite and inconsistent values
 //!   a server sends.
@@ -15,9 +17,15 @@
 #![warn(missing_docs)]
 
 pub mod advertise;
+pub mod client;
+#[cfg(test)]
+mod client_tests;
 pub mod lifetimes;
 pub mod retransmit;
 
 pub use advertise::{Choice, Collector, Offer, StatusCode};
+pub use client::{
+    Action, Client, ClientConfig, Delegated, Event, IaPd, Lease, Message, Outgoing, Phase, Received,
+};
 pub use lifetimes::{IaTimes, LifetimeError, PrefixLifetimes, Timers, check_prefix};
 pub use retransmit::{Exchange, FixedJitter, Jitter, MessageKind, Params};
