@@ -10,6 +10,7 @@
 //!   (§18.2.1, §18.2.9), and the status codes a client acts on.
 //! - [`client`]: the prefix-delegation client, Idle → Soliciting → Requesting →
 //!   Bound → Renewing → Rebinding → Expired, as a pure state machine.
+//! - [`codec`]: dhcproto messages to and from the client's view of them.
 //! - [`lifetimes`]: T1/T2 and lifetime handling of an IA_PD (§14.2, §21.21,
 //!   §21.22): what the client does with zero, infinite and inconsistent values
 //!   a server sends.
@@ -20,6 +21,7 @@ pub mod advertise;
 pub mod client;
 #[cfg(test)]
 mod client_tests;
+pub mod codec;
 pub mod lifetimes;
 pub mod retransmit;
 

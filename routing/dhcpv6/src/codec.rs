@@ -1,0 +1,343 @@
+//! Between the wire and the state machine: dhcproto messages to [`Message`],
+//! [`Outgoing`] to dhcproto messages. Nothing here decides anything; a packet
+//! that does not parse, or is not an Advertise or Reply, is an error the edge
+//! counts and drops.
+
+use std::net::Ipv6Addr;
+
+use dhcproto::v6::{self, DhcpOption, DhcpOptions, IAPD, IAPrefix, MessageType, ORO, OptionCode};
+use dhcproto::{Decodable, Encodable};
+use thiserror::Error;
+
+use crate::advertise::StatusCode;
+use crate::client::{Delegated, IaPd, Message, Outgoing, Received};
+use crate::lifetimes::{IaTimes, PrefixLifetimes};
+use crate::retransmit::MessageKind;
+
+/// Why a packet was not handed to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CodecError {
+    /// dhcproto could not parse it.
+    #[error("malformed DHCPv6 message: {0}")]
+    Malformed(String),
+    /// A message a client never acts on (Solicit, Reconfigure, relay...).
+    #[error("not for a client: {0:?}")]
+    NotForClient(MessageType),
+    /// Encoding failed (only with absurd sizes).
+    #[error("cannot encode: {0}")]
+    Encode(String),
+}
+
+fn status(s: &v6::StatusCode) -> StatusCode {
+    StatusCode::from_u16(u16::from(s.status))
+}
+
+fn status_in(opts: &DhcpOptions) -> Option<StatusCode> {
+    opts.iter().find_map(|o| match o {
+        DhcpOption::StatusCode(s) => Some(status(s)),
+        _ => None,
+    })
+}
+
+fn ia_pd(ia: &IAPD) -> IaPd {
+    IaPd {
+        iaid: ia.id,
+        times: IaTimes {
+            t1: ia.t1,
+            t2: ia.t2,
+        },
+        prefixes: ia
+            .opts
+            .iter()
+            .filter_map(|o| match o {
+                DhcpOption::IAPrefix(p) => Some(Delegated {
+                    prefix: p.prefix_ip,
+                    len: p.prefix_len,
+                    lifetimes: PrefixLifetimes {
+                        preferred: p.preferred_lifetime,
+                        valid: p.valid_lifetime,
+                    },
+                }),
+                _ => None,
+            })
+            .collect(),
+        status: status_in(&ia.opts),
+    }
+}
+
+/// Parses a packet received on the client port; `duid` is ours, `iaid` the
+/// IA_PD we asked for.
+pub fn decode(bytes: &[u8], duid: &[u8], iaid: u32) -> Result<Message, CodecError> {
+    let m = v6::Message::from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let kind = match m.msg_type() {
+        MessageType::Advertise => Received::Advertise,
+        MessageType::Reply => Received::Reply,
+        other => return Err(CodecError::NotForClient(other)),
+    };
+    let opts = m.opts();
+    let client_id_ok = opts
+        .iter()
+        .any(|o| matches!(o, DhcpOption::ClientId(id) if id == duid));
+    let server_id = opts.iter().find_map(|o| match o {
+        DhcpOption::ServerId(id) => Some(id.clone()),
+        _ => None,
+    });
+    let preference = opts
+        .iter()
+        .find_map(|o| match o {
+            DhcpOption::Preference(p) => Some(*p),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let rapid_commit = opts.iter().any(|o| matches!(o, DhcpOption::RapidCommit));
+    let pds: Vec<IaPd> = opts
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IAPD(ia) => Some(ia_pd(ia)),
+            _ => None,
+        })
+        .collect();
+    let ia_pd = pds
+        .iter()
+        .find(|ia| ia.iaid == iaid)
+        .or(pds.first())
+        .cloned();
+    let sol_max_rt = opts.iter().find_map(|o| match o {
+        DhcpOption::Unknown(u) if u.code() == OptionCode::SolMaxRt => {
+            <[u8; 4]>::try_from(u.data()).ok().map(u32::from_be_bytes)
+        }
+        _ => None,
+    });
+    Ok(Message {
+        kind,
+        xid: m.xid(),
+        server_id,
+        client_id_ok,
+        preference,
+        rapid_commit,
+        status: status_in(opts),
+        ia_pd,
+        sol_max_rt,
+    })
+}
+
+/// Encodes a message the client sends, with our `duid`.
+pub fn encode(out: &Outgoing, duid: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let msg_type = match out.kind {
+        MessageKind::Solicit => MessageType::Solicit,
+        MessageKind::Request => MessageType::Request,
+        MessageKind::Renew => MessageType::Renew,
+        MessageKind::Rebind => MessageType::Rebind,
+        MessageKind::Release => MessageType::Release,
+        MessageKind::InformationRequest => MessageType::InformationRequest,
+    };
+    let mut m = v6::Message::new_with_id(msg_type, out.xid);
+    let opts = m.opts_mut();
+    opts.insert(DhcpOption::ClientId(duid.to_vec()));
+    if let Some(id) = &out.server_id {
+        opts.insert(DhcpOption::ServerId(id.clone()));
+    }
+    opts.insert(DhcpOption::ElapsedTime(out.elapsed_cs));
+    if out.kind != MessageKind::Release {
+        opts.insert(DhcpOption::ORO(ORO {
+            opts: vec![
+                OptionCode::DomainNameServers,
+                OptionCode::DomainSearchList,
+                OptionCode::SolMaxRt,
+            ],
+        }));
+    }
+    if out.rapid_commit {
+        opts.insert(DhcpOption::RapidCommit);
+    }
+    let mut ia_opts = DhcpOptions::new();
+    for p in &out.prefixes {
+        ia_opts.insert(DhcpOption::IAPrefix(IAPrefix {
+            // The client's lifetimes are hints; 0 leaves them to the server.
+            preferred_lifetime: 0,
+            valid_lifetime: 0,
+            prefix_len: p.len,
+            prefix_ip: p.prefix,
+            opts: DhcpOptions::new(),
+        }));
+    }
+    if out.prefixes.is_empty()
+        && let Some(len) = out.prefix_hint
+    {
+        ia_opts.insert(DhcpOption::IAPrefix(IAPrefix {
+            preferred_lifetime: 0,
+            valid_lifetime: 0,
+            prefix_len: len,
+            prefix_ip: Ipv6Addr::UNSPECIFIED,
+            opts: DhcpOptions::new(),
+        }));
+    }
+    // T1/T2 0: the server decides (§21.21).
+    opts.insert(DhcpOption::IAPD(IAPD {
+        id: out.iaid,
+        t1: 0,
+        t2: 0,
+        opts: ia_opts,
+    }));
+    m.to_vec().map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DUID: &[u8] = &[0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
+    const SERVER: &[u8] = &[0, 2, 0, 0, 9, 1];
+
+    fn reply(xid: [u8; 3], with: impl FnOnce(&mut DhcpOptions)) -> Vec<u8> {
+        let mut m = v6::Message::new_with_id(MessageType::Reply, xid);
+        let opts = m.opts_mut();
+        opts.insert(DhcpOption::ClientId(DUID.to_vec()));
+        opts.insert(DhcpOption::ServerId(SERVER.to_vec()));
+        with(opts);
+        m.to_vec().expect("encodes")
+    }
+
+    #[test]
+    fn a_reply_with_a_delegated_prefix_is_read_back() {
+        let bytes = reply([1, 2, 3], |opts| {
+            let mut ia = DhcpOptions::new();
+            ia.insert(DhcpOption::IAPrefix(IAPrefix {
+                preferred_lifetime: 200,
+                valid_lifetime: 300,
+                prefix_len: 56,
+                prefix_ip: "fd00:99:100:100::".parse().expect("ip"),
+                opts: DhcpOptions::new(),
+            }));
+            opts.insert(DhcpOption::IAPD(IAPD {
+                id: 7,
+                t1: 100,
+                t2: 160,
+                opts: ia,
+            }));
+            opts.insert(DhcpOption::Preference(20));
+            opts.insert(DhcpOption::Unknown(v6::UnknownOption::new(
+                OptionCode::SolMaxRt,
+                120u32.to_be_bytes().to_vec(),
+            )));
+        });
+        let m = decode(&bytes, DUID, 7).expect("decodes");
+        assert_eq!(m.kind, Received::Reply);
+        assert_eq!(m.xid, [1, 2, 3]);
+        assert!(m.client_id_ok);
+        assert_eq!(m.server_id.as_deref(), Some(SERVER));
+        assert_eq!(m.preference, 20);
+        assert_eq!(m.sol_max_rt, Some(120));
+        let ia = m.ia_pd.expect("IA_PD");
+        assert_eq!((ia.iaid, ia.times.t1, ia.times.t2), (7, 100, 160));
+        assert_eq!(ia.prefixes.len(), 1);
+        assert_eq!(ia.prefixes[0].len, 56);
+        assert_eq!(ia.prefixes[0].lifetimes.valid, 300);
+    }
+
+    #[test]
+    fn status_codes_at_both_levels_and_a_foreign_client_id_are_reported() {
+        let bytes = reply([0, 0, 1], |opts| {
+            opts.insert(DhcpOption::StatusCode(v6::StatusCode {
+                status: v6::Status::UnspecFail,
+                msg: "busy".into(),
+            }));
+            let mut ia = DhcpOptions::new();
+            ia.insert(DhcpOption::StatusCode(v6::StatusCode {
+                status: v6::Status::NoPrefixAvail,
+                msg: String::new(),
+            }));
+            opts.insert(DhcpOption::IAPD(IAPD {
+                id: 7,
+                t1: 0,
+                t2: 0,
+                opts: ia,
+            }));
+        });
+        let m = decode(&bytes, DUID, 7).expect("decodes");
+        assert_eq!(m.status, Some(StatusCode::UnspecFail));
+        assert_eq!(
+            m.ia_pd.and_then(|ia| ia.status),
+            Some(StatusCode::NoPrefixAvail)
+        );
+        let other = decode(&bytes, &[0, 3, 9, 9], 7).expect("decodes");
+        assert!(!other.client_id_ok);
+    }
+
+    #[test]
+    fn what_the_client_sends_carries_ids_hint_and_prefixes() {
+        let solicit = Outgoing {
+            kind: MessageKind::Solicit,
+            xid: [4, 5, 6],
+            server_id: None,
+            iaid: 7,
+            prefixes: Vec::new(),
+            prefix_hint: Some(56),
+            rapid_commit: true,
+            elapsed_cs: 0,
+        };
+        let bytes = encode(&solicit, DUID).expect("encodes");
+        let m = v6::Message::from_bytes(&bytes).expect("decodes");
+        assert_eq!(m.msg_type(), MessageType::Solicit);
+        assert_eq!(m.xid(), [4, 5, 6]);
+        let opts = m.opts();
+        assert!(
+            opts.iter()
+                .any(|o| matches!(o, DhcpOption::ClientId(id) if id == DUID))
+        );
+        assert!(opts.iter().any(|o| matches!(o, DhcpOption::RapidCommit)));
+        assert!(!opts.iter().any(|o| matches!(o, DhcpOption::ServerId(_))));
+        let hint = opts.iter().find_map(|o| match o {
+            DhcpOption::IAPD(ia) => ia.opts.iter().find_map(|p| match p {
+                DhcpOption::IAPrefix(p) => Some(p.prefix_len),
+                _ => None,
+            }),
+            _ => None,
+        });
+        assert_eq!(hint, Some(56));
+
+        let renew = Outgoing {
+            kind: MessageKind::Renew,
+            server_id: Some(SERVER.to_vec()),
+            prefixes: vec![Delegated {
+                prefix: "fd00:99:100:100::".parse().expect("ip"),
+                len: 56,
+                lifetimes: PrefixLifetimes {
+                    preferred: 200,
+                    valid: 300,
+                },
+            }],
+            prefix_hint: None,
+            rapid_commit: false,
+            ..solicit
+        };
+        let m = v6::Message::from_bytes(&encode(&renew, DUID).expect("encodes")).expect("decodes");
+        assert_eq!(m.msg_type(), MessageType::Renew);
+        assert!(
+            m.opts()
+                .iter()
+                .any(|o| matches!(o, DhcpOption::ServerId(id) if id == SERVER))
+        );
+    }
+
+    #[test]
+    fn garbage_and_server_side_messages_are_errors_not_panics() {
+        assert!(matches!(
+            decode(&[], DUID, 7),
+            Err(CodecError::Malformed(_))
+        ));
+        assert!(decode(&[7, 1, 2], DUID, 7).is_err());
+        let mut m = v6::Message::new_with_id(MessageType::Solicit, [1, 1, 1]);
+        m.opts_mut().insert(DhcpOption::ClientId(DUID.to_vec()));
+        let bytes = m.to_vec().expect("encodes");
+        assert!(matches!(
+            decode(&bytes, DUID, 7),
+            Err(CodecError::NotForClient(MessageType::Solicit))
+        ));
+        // Every truncation of a valid Reply: an error or a message, never a panic.
+        let full = reply([9, 9, 9], |_| {});
+        for n in 0..full.len() {
+            let _ = decode(&full[..n], DUID, 7);
+        }
+    }
+}
