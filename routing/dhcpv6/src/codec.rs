@@ -65,9 +65,74 @@ fn ia_pd(ia: &IAPD) -> IaPd {
     }
 }
 
+/// Whether every option's length fits the message and the option's fixed
+/// fields. dhcproto 0.15 subtracts a fixed size from the length for some
+/// options (Status Code, Vendor Class, Vendor Options, Authentication) and
+/// overflows on shorter ones (a panic with overflow checks, a wild read
+/// without), and reads fixed-size options (Preference, Elapsed Time, Rapid
+/// Commit...) field by field without skipping the rest of their length,
+/// which desynchronises it: such packets never reach it. Relay messages are refused (a
+/// client never gets one), and nesting is bounded.
+fn options_fit(mut b: &[u8], depth: u8) -> bool {
+    if depth > 4 {
+        return false;
+    }
+    while !b.is_empty() {
+        let Some((head, rest)) = b.split_first_chunk::<4>() else {
+            return false;
+        };
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        if rest.len() < len {
+            return false;
+        }
+        let (body, next) = rest.split_at(len);
+        // (minimum length, exact length?, offset of nested options)
+        let (min, exact, nested) = match code {
+            3 | 25 => (12, false, Some(12)), // IA_NA, IA_PD
+            4 => (4, false, Some(4)),        // IA_TA
+            5 => (24, false, Some(24)),      // IA Address
+            26 => (25, false, Some(25)),     // IA Prefix
+            7 => (1, true, None),            // Preference
+            8 => (2, true, None),            // Elapsed Time
+            9 => return false,               // Relay Message
+            11 => (11, false, None),         // Authentication
+            12 => (16, true, None),          // Server Unicast
+            13 => (2, false, None),          // Status Code
+            14 | 20 => (0, true, None),      // Rapid Commit, Reconfigure Accept
+            16 => (4, false, None),          // Vendor Class
+            17 => (4, false, Some(4)),       // Vendor Options (dhcproto parses them as options)
+            19 => (1, true, None),           // Reconfigure Message
+            _ => (0, false, None),
+        };
+        if body.len() < min || (exact && body.len() != min) {
+            return false;
+        }
+        if let Some(at) = nested
+            && !options_fit(&body[at..], depth + 1)
+        {
+            return false;
+        }
+        b = next;
+    }
+    true
+}
+
 /// Parses a packet received on the client port; `duid` is ours, `iaid` the
 /// IA_PD we asked for.
 pub fn decode(bytes: &[u8], duid: &[u8], iaid: u32) -> Result<Message, CodecError> {
+    let Some((&kind, rest)) = bytes.split_first() else {
+        return Err(CodecError::Malformed("empty".into()));
+    };
+    let kind = MessageType::from(kind);
+    if !matches!(kind, MessageType::Advertise | MessageType::Reply) {
+        return Err(CodecError::NotForClient(kind));
+    }
+    if rest.len() < 3 || !options_fit(&rest[3..], 0) {
+        return Err(CodecError::Malformed(
+            "an option's length does not fit the message or the option".into(),
+        ));
+    }
     let m = v6::Message::from_bytes(bytes).map_err(|e| CodecError::Malformed(e.to_string()))?;
     let kind = match m.msg_type() {
         MessageType::Advertise => Received::Advertise,
@@ -333,6 +398,34 @@ mod tests {
         assert!(matches!(
             decode(&bytes, DUID, 7),
             Err(CodecError::NotForClient(MessageType::Solicit))
+        ));
+        // Found by the fuzzer: options shorter than their fixed fields made
+        // dhcproto subtract past zero. Refused before dhcproto sees them.
+        for (code, len) in [
+            (13u16, 1u16),
+            (16, 3),
+            (17, 0),
+            (11, 10),
+            (25, 11),
+            (7, 2),
+            (14, 4),
+        ] {
+            let mut bytes = vec![7, 0, 0, 1];
+            bytes.extend(code.to_be_bytes());
+            bytes.extend(len.to_be_bytes());
+            bytes.extend(std::iter::repeat_n(0u8, usize::from(len)));
+            assert!(
+                matches!(decode(&bytes, DUID, 7), Err(CodecError::Malformed(_))),
+                "option {code} of length {len}"
+            );
+        }
+        // The same, nested in Vendor Options (which dhcproto parses as
+        // options): a Reply whose Vendor Options hold a Vendor Options of
+        // length 0.
+        let nested = [7u8, 0, 1, 0, 0, 17, 0, 8, 0, 0, 0, 0, 0, 17, 0, 0];
+        assert!(matches!(
+            decode(&nested, DUID, 7),
+            Err(CodecError::Malformed(_))
         ));
         // Every truncation of a valid Reply: an error or a message, never a panic.
         let full = reply([9, 9, 9], |_| {});
