@@ -3,6 +3,8 @@
 //! Time comes in as `now`; randomness as a [`Jitter`] the caller supplies, so
 //! the same code runs for real and, with a fixed jitter, in virtual-time tests.
 //!
+//! - [`store`]: the lease file's content and when a stored lease may be
+//!   taken back after a restart (same interface, DUID and IAID; still valid).
 //! - [`retransmit`]: the message exchange timing of RFC 8415 §15 (IRT, MRT,
 //!   MRC, MRD and the ±10 % randomisation) with the per-message parameters
 //!   of §7.6.
@@ -24,6 +26,7 @@ mod client_tests;
 pub mod codec;
 pub mod lifetimes;
 pub mod retransmit;
+pub mod store;
 
 pub use advertise::{Choice, Collector, Offer, StatusCode};
 pub use client::{
