@@ -148,6 +148,8 @@ pub struct Message {
     pub ia_pd: Option<IaPd>,
     /// SOL_MAX_RT option, seconds.
     pub sol_max_rt: Option<u32>,
+    /// Configuration options (DNS, domains, SNTP, AFTR, refresh time).
+    pub info: crate::info::InfoOptions,
 }
 
 /// A message to send.

@@ -35,6 +35,7 @@ fn msg(kind: Received, xid: [u8; 3], t1: u32, t2: u32, prefixes: Vec<Delegated>)
             status: None,
         }),
         sol_max_rt: None,
+        info: Default::default(),
     }
 }
 

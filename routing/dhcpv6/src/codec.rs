@@ -183,7 +183,79 @@ pub fn decode(bytes: &[u8], duid: &[u8], iaid: u32) -> Result<Message, CodecErro
         status: status_in(opts),
         ia_pd,
         sol_max_rt,
+        info: info_options(opts),
     })
+}
+
+fn unknown_u32(opts: &DhcpOptions, code: OptionCode) -> Option<u32> {
+    opts.iter().find_map(|o| match o {
+        DhcpOption::Unknown(u) if u.code() == code => {
+            <[u8; 4]>::try_from(u.data()).ok().map(u32::from_be_bytes)
+        }
+        _ => None,
+    })
+}
+
+/// A domain name in DNS wire format without compression (RFC 6334's AFTR
+/// name): length-prefixed labels ending in a zero byte. Only letters,
+/// digits, hyphens and underscores are accepted in labels.
+pub fn wire_name(mut b: &[u8]) -> Option<String> {
+    let mut labels: Vec<String> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let (&len, rest) = b.split_first()?;
+        if len == 0 {
+            break;
+        }
+        let len = usize::from(len);
+        if len > 63 || rest.len() < len {
+            return None;
+        }
+        let label = &rest[..len];
+        if !label
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+        {
+            return None;
+        }
+        total += len + 1;
+        if total > 254 {
+            return None;
+        }
+        labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        b = &rest[len..];
+    }
+    (!labels.is_empty()).then(|| labels.join("."))
+}
+
+fn info_options(opts: &DhcpOptions) -> crate::info::InfoOptions {
+    let mut info = crate::info::InfoOptions::default();
+    for o in opts.iter() {
+        match o {
+            DhcpOption::DomainNameServers(ips) => info.dns_servers.extend(ips),
+            DhcpOption::DomainSearchList(names) => info.domains.extend(
+                names
+                    .iter()
+                    .map(|n| n.to_ascii().trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|n| !n.is_empty()),
+            ),
+            DhcpOption::Unknown(u) if u.code() == OptionCode::SntpServers => {
+                info.sntp_servers.extend(
+                    u.data()
+                        .chunks_exact(16)
+                        .filter_map(|c| <[u8; 16]>::try_from(c).ok())
+                        .map(Ipv6Addr::from),
+                );
+            }
+            DhcpOption::Unknown(u) if u.code() == OptionCode::AftrName => {
+                info.aftr_name = wire_name(u.data());
+            }
+            _ => {}
+        }
+    }
+    info.refresh_secs = unknown_u32(opts, OptionCode::InformationRefreshTime);
+    info.inf_max_rt = unknown_u32(opts, OptionCode::InfMaxRt);
+    info
 }
 
 /// Encodes a message the client sends, with our `duid`.
@@ -205,11 +277,22 @@ pub fn encode(out: &Outgoing, duid: &[u8]) -> Result<Vec<u8>, CodecError> {
     opts.insert(DhcpOption::ElapsedTime(out.elapsed_cs));
     if out.kind != MessageKind::Release {
         opts.insert(DhcpOption::ORO(ORO {
-            opts: vec![
-                OptionCode::DomainNameServers,
-                OptionCode::DomainSearchList,
-                OptionCode::SolMaxRt,
-            ],
+            opts: if out.kind == MessageKind::InformationRequest {
+                vec![
+                    OptionCode::DomainNameServers,
+                    OptionCode::DomainSearchList,
+                    OptionCode::SntpServers,
+                    OptionCode::AftrName,
+                    OptionCode::InformationRefreshTime,
+                    OptionCode::InfMaxRt,
+                ]
+            } else {
+                vec![
+                    OptionCode::DomainNameServers,
+                    OptionCode::DomainSearchList,
+                    OptionCode::SolMaxRt,
+                ]
+            },
         }));
     }
     if out.rapid_commit {
@@ -237,13 +320,15 @@ pub fn encode(out: &Outgoing, duid: &[u8]) -> Result<Vec<u8>, CodecError> {
             opts: DhcpOptions::new(),
         }));
     }
-    // T1/T2 0: the server decides (§21.21).
-    opts.insert(DhcpOption::IAPD(IAPD {
-        id: out.iaid,
-        t1: 0,
-        t2: 0,
-        opts: ia_opts,
-    }));
+    // T1/T2 0: the server decides (§21.21). Information-request holds no IA.
+    if out.kind != MessageKind::InformationRequest {
+        opts.insert(DhcpOption::IAPD(IAPD {
+            id: out.iaid,
+            t1: 0,
+            t2: 0,
+            opts: ia_opts,
+        }));
+    }
     m.to_vec().map_err(|e| CodecError::Encode(e.to_string()))
 }
 
@@ -383,6 +468,64 @@ mod tests {
                 .iter()
                 .any(|o| matches!(o, DhcpOption::ServerId(id) if id == SERVER))
         );
+    }
+
+    #[test]
+    fn configuration_options_are_read_from_a_reply() {
+        let bytes = reply([3, 3, 3], |opts| {
+            opts.insert(DhcpOption::DomainNameServers(vec![
+                "fd00:99::53".parse().expect("ip"),
+            ]));
+            opts.insert(DhcpOption::DomainSearchList(vec![
+                "Lab.Example.".parse().expect("name"),
+            ]));
+            let aftr = [4u8, b'a', b'f', b't', b'r', 3, b'l', b'a', b'b', 0];
+            opts.insert(DhcpOption::Unknown(v6::UnknownOption::new(
+                OptionCode::AftrName,
+                aftr.to_vec(),
+            )));
+            opts.insert(DhcpOption::Unknown(v6::UnknownOption::new(
+                OptionCode::InformationRefreshTime,
+                900u32.to_be_bytes().to_vec(),
+            )));
+            let sntp: Ipv6Addr = "fd00:99::123".parse().expect("ip");
+            opts.insert(DhcpOption::Unknown(v6::UnknownOption::new(
+                OptionCode::SntpServers,
+                sntp.octets().to_vec(),
+            )));
+        });
+        let m = decode(&bytes, DUID, 7).expect("decodes");
+        assert_eq!(
+            m.info.dns_servers,
+            vec!["fd00:99::53".parse::<Ipv6Addr>().expect("ip")]
+        );
+        assert_eq!(m.info.domains, vec!["lab.example".to_string()]);
+        assert_eq!(m.info.aftr_name.as_deref(), Some("aftr.lab"));
+        assert_eq!(m.info.refresh_secs, Some(900));
+        assert_eq!(m.info.sntp_servers.len(), 1);
+        // Hostile AFTR names are dropped, not trusted.
+        for bad in [
+            &[][..],
+            &[5, b'a', 0],
+            &[1, b'.', 0],
+            &[64; 70],
+            &[3, b'a', b'b', b'c'],
+        ] {
+            assert_eq!(wire_name(bad), None, "{bad:?}");
+        }
+        let ir = Outgoing {
+            kind: MessageKind::InformationRequest,
+            xid: [1, 1, 1],
+            server_id: None,
+            iaid: 0,
+            prefixes: Vec::new(),
+            prefix_hint: None,
+            rapid_commit: false,
+            elapsed_cs: 0,
+        };
+        let m = v6::Message::from_bytes(&encode(&ir, DUID).expect("encodes")).expect("decodes");
+        assert_eq!(m.msg_type(), MessageType::InformationRequest);
+        assert!(!m.opts().iter().any(|o| matches!(o, DhcpOption::IAPD(_))));
     }
 
     #[test]

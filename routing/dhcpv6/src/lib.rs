@@ -13,6 +13,8 @@
 //! - [`client`]: the prefix-delegation client, Idle → Soliciting → Requesting →
 //!   Bound → Renewing → Rebinding → Expired, as a pure state machine.
 //! - [`codec`]: dhcproto messages to and from the client's view of them.
+//! - [`info`]: stateless configuration (Information-request / Reply) for DNS,
+//!   domains, SNTP and the DS-Lite AFTR name, with its refresh time.
 //! - [`lifetimes`]: T1/T2 and lifetime handling of an IA_PD (§14.2, §21.21,
 //!   §21.22): what the client does with zero, infinite and inconsistent values
 //!   a server sends.
@@ -24,6 +26,7 @@ pub mod client;
 #[cfg(test)]
 mod client_tests;
 pub mod codec;
+pub mod info;
 pub mod lifetimes;
 pub mod retransmit;
 pub mod store;
@@ -32,5 +35,6 @@ pub use advertise::{Choice, Collector, Offer, StatusCode};
 pub use client::{
     Action, Client, ClientConfig, Delegated, Event, IaPd, Lease, Message, Outgoing, Phase, Received,
 };
+pub use info::{InfoAction, InfoClient, InfoOptions};
 pub use lifetimes::{IaTimes, LifetimeError, PrefixLifetimes, Timers, check_prefix};
 pub use retransmit::{Exchange, FixedJitter, Jitter, MessageKind, Params};
