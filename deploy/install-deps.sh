@@ -33,6 +33,9 @@ PACKAGES=(
   jq             # JSON from routerctl and the contract
   keepalived     # VRRP peer for the HA lab, chaos and failover bench (its service
                  # needs /etc/keepalived/keepalived.conf, which nothing here writes)
+  kea-dhcp6-server # DHCPv6-PD server for the DHCPv6 client's interop tests (run in
+                 # test namespaces with their own config; its default config
+                 # listens on no interface)
 )
 
 missing=()

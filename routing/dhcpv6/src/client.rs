@@ -297,6 +297,29 @@ impl Client {
         times.into_iter().min()
     }
 
+    /// Renews at once (an operator's `renew`): from Bound, the same as
+    /// reaching T1 now. Nothing happens in any other phase.
+    pub fn renew_now(&mut self, now: Instant, jitter: &mut dyn Jitter) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.phase != Phase::Bound {
+            return out;
+        }
+        let Some(l) = &self.lease else { return out };
+        let t2 = l.at(l.timers.rebind);
+        let server = l.server_id.clone();
+        let mrd = t2.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        self.set_phase(Phase::Renewing, "renew asked for", &mut out);
+        self.begin(
+            now,
+            MessageKind::Renew,
+            Params::for_kind(MessageKind::Renew).with_mrd(mrd),
+            Some(server),
+            jitter,
+            &mut out,
+        );
+        out
+    }
+
     /// Handles one event at `now`.
     pub fn handle(
         &mut self,

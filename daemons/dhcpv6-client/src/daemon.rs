@@ -1,0 +1,452 @@
+//! The daemon shell: one engine task owns the client machine, the socket and
+//! the files; the contract handlers talk to it by messages.
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use routerd_contract::Shutdown;
+use routerd_contract::atomic::{read_json, write_atomic, write_json_atomic};
+use routerd_contract::event::{EventLog, NewEvent};
+use routerd_contract::server::{Command, CommandOutcome, Daemon, DaemonStatus, Health};
+use routerd_dhcpv6_core::codec::{decode, encode};
+use routerd_dhcpv6_core::store::{LeaseRecord, duid_ll};
+use routerd_dhcpv6_core::{Action, Client, ClientConfig, Event, Lease};
+use serde_json::{Value, json};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::spec::{Dhcpv6Spec, Identity};
+use crate::{OsJitter, hex, hex_bytes};
+
+/// The event log inside the state directory.
+pub const EVENTS_FILE: &str = "events.jsonl";
+/// The lease file inside the state directory.
+pub const LEASE_FILE: &str = "lease.json";
+/// The identity file inside the state directory.
+pub const IDENTITY_FILE: &str = "identity.json";
+
+const CLIENT_PORT: u16 = 546;
+const SERVER_PORT: u16 = 547;
+/// All_DHCP_Relay_Agents_and_Servers.
+const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// The engine wakes at least this often (health).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+const STALL_LIMIT: Duration = Duration::from_secs(5);
+
+enum Request {
+    Status(oneshot::Sender<DaemonStatus>),
+    Renew(oneshot::Sender<CommandOutcome>),
+}
+
+/// The contract face of the daemon.
+pub struct Dhcpv6Daemon {
+    requests: mpsc::Sender<Request>,
+    heartbeat: watch::Receiver<Instant>,
+    shutdown: Shutdown,
+}
+
+/// The engine: run it with [`Engine::run`].
+pub struct Engine {
+    spec: Dhcpv6Spec,
+    state_dir: PathBuf,
+    duid: Vec<u8>,
+    iaid: u32,
+    ifindex: u32,
+    socket: UdpSocket,
+    client: Client,
+    jitter: OsJitter,
+    events: Arc<EventLog>,
+    requests: mpsc::Receiver<Request>,
+    heartbeat: watch::Sender<Instant>,
+    shutdown: Shutdown,
+    send_errors: u64,
+    malformed: u64,
+}
+
+fn if_index(name: &str) -> anyhow::Result<u32> {
+    let c = std::ffi::CString::new(name).context("interface name has a NUL byte")?;
+    // SAFETY: if_nametoindex reads the NUL-terminated string we own.
+    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if index == 0 {
+        anyhow::bail!("no interface named {name}");
+    }
+    Ok(index)
+}
+
+fn mac_of(name: &str) -> anyhow::Result<[u8; 6]> {
+    let path = format!("/sys/class/net/{name}/address");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let bytes: Vec<u8> = text
+        .trim()
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    <[u8; 6]>::try_from(bytes.as_slice())
+        .map_err(|_| anyhow::anyhow!("{name} has no Ethernet address ({})", text.trim()))
+}
+
+/// The identity: from the spec, else the stored one, else made now (DUID-LL
+/// from the MAC; IAID from the interface index) and stored.
+fn identity(spec: &Dhcpv6Spec, state_dir: &Path, ifindex: u32) -> anyhow::Result<(Vec<u8>, u32)> {
+    let path = state_dir.join(IDENTITY_FILE);
+    let stored: Option<Identity> = read_json(&path)
+        .map_err(|e| tracing::warn!("ignoring unreadable {}: {e}", path.display()))
+        .ok()
+        .flatten();
+    let duid = match (&spec.duid, &stored) {
+        (Some(d), _) => hex_bytes(d).context("duid is not hex")?,
+        (None, Some(s)) if hex_bytes(&s.duid).is_some() => hex_bytes(&s.duid).unwrap_or_default(),
+        _ => duid_ll(mac_of(&spec.interface)?),
+    };
+    let iaid = spec
+        .iaid
+        .or(stored.as_ref().map(|s| s.iaid))
+        .unwrap_or(ifindex);
+    let id = Identity {
+        duid: hex(&duid),
+        iaid,
+    };
+    if stored.as_ref() != Some(&id) {
+        write_json_atomic(&path, &id)
+            .with_context(|| format!("cannot store the identity in {}", path.display()))?;
+    }
+    Ok((duid, iaid))
+}
+
+fn unix_ms(at: Instant) -> u64 {
+    let ago = Instant::now().saturating_duration_since(at);
+    SystemTime::now()
+        .checked_sub(ago)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn bind(interface: &str) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))
+        .context("cannot open a UDP socket")?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    s.bind_device(Some(interface.as_bytes()))
+        .with_context(|| format!("cannot bind to device {interface}"))?;
+    s.set_multicast_hops_v6(1)?;
+    s.set_nonblocking(true)?;
+    let addr = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, CLIENT_PORT, 0, 0);
+    s.bind(&addr.into())
+        .with_context(|| format!("cannot bind UDP port {CLIENT_PORT} on {interface}"))?;
+    UdpSocket::from_std(s.into()).context("cannot register the socket")
+}
+
+/// Opens the socket, restores identity and lease, and returns the contract
+/// handle plus the engine to run.
+pub fn start(
+    spec: Dhcpv6Spec,
+    state_dir: &Path,
+    events: Arc<EventLog>,
+    shutdown: Shutdown,
+) -> anyhow::Result<(Arc<Dhcpv6Daemon>, Engine)> {
+    let ifindex = if_index(&spec.interface)?;
+    let (duid, iaid) = identity(&spec, state_dir, ifindex)?;
+    let socket = bind(&spec.interface)?;
+    socket
+        .set_multicast_if_v6_compat(ifindex)
+        .context("cannot select the multicast interface")?;
+    let lease_path = state_dir.join(LEASE_FILE);
+    let restored = match std::fs::read_to_string(&lease_path) {
+        Ok(text) => {
+            let now_ms = unix_ms(Instant::now());
+            match LeaseRecord::restore(&text, &spec.interface, &duid, iaid, now_ms, Instant::now())
+            {
+                Ok(lease) => Some(lease),
+                Err(e) => {
+                    let _ = events.append(
+                        NewEvent::new("dhcpv6.lease.discarded", "StoredLeaseRefused")
+                            .message(format!("stored lease not used: {e}")),
+                    );
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    let mut cfg = ClientConfig::new(iaid);
+    cfg.prefix_hint = spec.prefix_hint;
+    cfg.rapid_commit = spec.rapid_commit;
+    cfg.solicit_max_delay = spec.solicit_max_delay();
+    let (requests_tx, requests_rx) = mpsc::channel(16);
+    let (heartbeat_tx, heartbeat_rx) = watch::channel(Instant::now());
+    let engine = Engine {
+        client: Client::new(cfg, restored),
+        spec,
+        state_dir: state_dir.to_path_buf(),
+        duid,
+        iaid,
+        ifindex,
+        socket,
+        jitter: OsJitter,
+        events,
+        requests: requests_rx,
+        heartbeat: heartbeat_tx,
+        shutdown: shutdown.clone(),
+        send_errors: 0,
+        malformed: 0,
+    };
+    let handle = Dhcpv6Daemon {
+        requests: requests_tx,
+        heartbeat: heartbeat_rx,
+        shutdown,
+    };
+    Ok((Arc::new(handle), engine))
+}
+
+/// socket2's multicast-interface setter works on the std socket; tokio's
+/// UdpSocket lacks it, so this goes through the raw fd.
+trait MulticastIf {
+    fn set_multicast_if_v6_compat(&self, ifindex: u32) -> std::io::Result<()>;
+}
+
+impl MulticastIf for UdpSocket {
+    fn set_multicast_if_v6_compat(&self, ifindex: u32) -> std::io::Result<()> {
+        socket2::SockRef::from(self).set_multicast_if_v6(ifindex)
+    }
+}
+
+impl Engine {
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        let actions = self
+            .client
+            .handle(Instant::now(), Event::Start, &mut self.jitter);
+        self.apply(actions).await;
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let _ = self.heartbeat.send(Instant::now());
+            let wake = self
+                .client
+                .next_deadline()
+                .unwrap_or_else(|| Instant::now() + IDLE_WAKE)
+                .min(Instant::now() + IDLE_WAKE);
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, _from)) => self.received(&buf[..n]).await,
+                    Err(e) => tracing::warn!("receive failed: {e}"),
+                },
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                    if self.client.next_deadline().is_some_and(|d| d <= Instant::now()) {
+                        let a = self.client.handle(Instant::now(), Event::Timer, &mut self.jitter);
+                        self.apply(a).await;
+                    }
+                }
+                req = self.requests.recv() => match req {
+                    Some(Request::Status(tx)) => { let _ = tx.send(self.status()); }
+                    Some(Request::Renew(tx)) => {
+                        let a = self.client.renew_now(Instant::now(), &mut self.jitter);
+                        let done = !a.is_empty();
+                        self.apply(a).await;
+                        let _ = tx.send(if done {
+                            CommandOutcome::Done(json!({"renewing": true}))
+                        } else {
+                            CommandOutcome::Failed(format!("nothing to renew in phase {:?}", self.client.phase()))
+                        });
+                    }
+                    None => break,
+                },
+                () = self.shutdown.wait() => break,
+            }
+        }
+        let release = self.spec.release_on_stop;
+        let a = self
+            .client
+            .handle(Instant::now(), Event::Stop { release }, &mut self.jitter);
+        // One Release goes out; its retransmissions would outlive the stop.
+        self.apply(a).await;
+    }
+
+    async fn received(&mut self, bytes: &[u8]) {
+        match decode(bytes, &self.duid, self.iaid) {
+            Ok(m) => {
+                let a = self
+                    .client
+                    .handle(Instant::now(), Event::Received(&m), &mut self.jitter);
+                self.apply(a).await;
+            }
+            Err(e) => {
+                self.malformed += 1;
+                tracing::debug!("dropped a packet: {e}");
+            }
+        }
+    }
+
+    async fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Send(o) => match encode(&o, &self.duid) {
+                    Ok(bytes) => {
+                        let to = SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, self.ifindex);
+                        if let Err(e) = self.socket.send_to(&bytes, to).await {
+                            self.send_errors += 1;
+                            tracing::warn!("{} not sent: {e}", o.kind.as_str());
+                        }
+                    }
+                    Err(e) => tracing::warn!("{} not encoded: {e}", o.kind.as_str()),
+                },
+                Action::Phase { from, to, reason } => {
+                    let _ = self.events.append(
+                        NewEvent::new("dhcpv6.phase.changed", format!("{to:?}"))
+                            .resource(self.spec.name.clone())
+                            .message(format!("{from:?} -> {to:?}: {reason}"))
+                            .attr("from", format!("{from:?}"))
+                            .attr("to", format!("{to:?}")),
+                    );
+                }
+                Action::Bound(lease) => self.bound(&lease),
+                Action::Lost { reason } => {
+                    let path = self.state_dir.join(LEASE_FILE);
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!("cannot remove {}: {e}", path.display());
+                    }
+                    let _ = self.events.append(
+                        NewEvent::new("dhcpv6.lease.lost", "Lost")
+                            .resource(self.spec.name.clone())
+                            .message(format!("delegated prefix lost: {reason}")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn bound(&mut self, lease: &Lease) {
+        let record = LeaseRecord::new(
+            &self.spec.interface,
+            &self.duid,
+            self.iaid,
+            lease,
+            unix_ms(lease.obtained),
+        );
+        let path = self.state_dir.join(LEASE_FILE);
+        // Kept durably before anyone acts on it: a crash must not lose it.
+        if let Err(e) = write_atomic(&path, record.to_text().as_bytes()) {
+            tracing::warn!("cannot store the lease in {}: {e}", path.display());
+        }
+        let _ = self.events.append(
+            NewEvent::new("dhcpv6.lease.bound", "Bound")
+                .resource(self.spec.name.clone())
+                .message(format!(
+                    "delegated {}",
+                    lease
+                        .prefixes
+                        .iter()
+                        .map(|p| format!("{}/{}", p.prefix, p.len))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .attr("prefixes", prefixes_json(lease)),
+        );
+    }
+
+    fn status(&self) -> DaemonStatus {
+        let now = Instant::now();
+        let secs = |at: Option<Instant>| at.map(|t| t.saturating_duration_since(now).as_secs());
+        let lease = self.client.lease().map(|l| {
+            json!({
+                "serverId": hex(&l.server_id),
+                "prefixes": prefixes_json(l),
+                "t1": l.times.t1,
+                "t2": l.times.t2,
+                "renewInSecs": secs(l.timers.renew.map(|d| l.obtained + d)),
+                "rebindInSecs": secs(l.timers.rebind.map(|d| l.obtained + d)),
+                "expiresInSecs": secs(l.expires()),
+            })
+        });
+        let c = self.client.counters();
+        DaemonStatus {
+            phase: format!("{:?}", self.client.phase()),
+            detail: json!({
+                "interface": self.spec.interface,
+                "duid": hex(&self.duid),
+                "iaid": self.iaid,
+                "lease": lease,
+                "counters": {
+                    "sent": c.sent,
+                    "accepted": c.accepted,
+                    "ignored": c.ignored,
+                    "malformed": self.malformed,
+                    "sendErrors": self.send_errors,
+                },
+            }),
+        }
+    }
+}
+
+fn prefixes_json(l: &Lease) -> Value {
+    Value::Array(
+        l.prefixes
+            .iter()
+            .map(|p| {
+                json!({
+                    "prefix": format!("{}/{}", p.prefix, p.len),
+                    "preferred": p.lifetimes.preferred,
+                    "valid": p.lifetimes.valid,
+                })
+            })
+            .collect(),
+    )
+}
+
+impl Dhcpv6Daemon {
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, &'static str> {
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(request(tx))
+            .await
+            .map_err(|_| "the DHCPv6 engine has stopped")?;
+        rx.await
+            .map_err(|_| "the DHCPv6 engine stopped before answering")
+    }
+}
+
+impl Daemon for Dhcpv6Daemon {
+    async fn status(&self) -> DaemonStatus {
+        self.ask(Request::Status)
+            .await
+            .unwrap_or_else(|e| DaemonStatus {
+                phase: "Stopped".into(),
+                detail: json!({"error": e}),
+            })
+    }
+
+    fn health(&self) -> Health {
+        let quiet = self.heartbeat.borrow().elapsed();
+        if self.shutdown.is_triggered() {
+            Health::Unhealthy("stopping".into())
+        } else if quiet > STALL_LIMIT {
+            Health::Unhealthy(format!("the DHCPv6 engine has not run for {quiet:?}"))
+        } else {
+            Health::Live
+        }
+    }
+
+    async fn command(&self, command: Command) -> CommandOutcome {
+        match command {
+            Command::Renew => self
+                .ask(Request::Renew)
+                .await
+                .unwrap_or_else(|e| CommandOutcome::Failed(e.into())),
+            Command::Reload => CommandOutcome::Unsupported(
+                "routerd restarts routerd-dhcpv6-client with its new config".into(),
+            ),
+            Command::Stop => {
+                self.shutdown.trigger();
+                CommandOutcome::Done(json!({"stopping": true}))
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The daemon's JSON config (routerd renders it from a
+//! `DHCPv6PrefixDelegation` resource), and the identity it keeps.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a config or identity file is refused.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid JSON for this config, with the position serde reports.
+    #[error("{path}: line {line}, column {column}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A field's value is out of range.
+    #[error("{path}: field {field}: {message}")]
+    Field {
+        /// The file.
+        path: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One client instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Dhcpv6Spec {
+    /// Instance name (the resource's name).
+    pub name: String,
+    /// The upstream interface.
+    pub interface: String,
+    /// Prefix length to hint in Solicit.
+    #[serde(default)]
+    pub prefix_hint: Option<u8>,
+    /// Ask for Rapid Commit.
+    #[serde(default)]
+    pub rapid_commit: bool,
+    /// Upper bound of the random delay before the first Solicit, ms
+    /// (RFC 8415 SOL_MAX_DELAY: 1000).
+    #[serde(default = "default_delay")]
+    pub solicit_max_delay_ms: u64,
+    /// Send Release when stopped.
+    #[serde(default)]
+    pub release_on_stop: bool,
+    /// A fixed DUID (hex); otherwise DUID-LL from the interface's MAC, kept
+    /// in the state directory.
+    #[serde(default)]
+    pub duid: Option<String>,
+    /// A fixed IAID; otherwise derived once and kept.
+    #[serde(default)]
+    pub iaid: Option<u32>,
+}
+
+fn default_delay() -> u64 {
+    1000
+}
+
+impl Dhcpv6Spec {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Dhcpv6Spec, SpecError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let spec: Dhcpv6Spec = serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+            path: shown.clone(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        let field = |field, message: &str| SpecError::Field {
+            path: shown.clone(),
+            field,
+            message: message.into(),
+        };
+        if spec.interface.is_empty() || spec.interface.len() > 15 {
+            return Err(field("interface", "an interface name of 1-15 bytes"));
+        }
+        if spec.prefix_hint.is_some_and(|l| l > 128) {
+            return Err(field("prefixHint", "a prefix length of 0-128"));
+        }
+        if spec.solicit_max_delay_ms > 60_000 {
+            return Err(field("solicitMaxDelayMs", "at most 60000"));
+        }
+        if let Some(d) = &spec.duid
+            && (crate::hex_bytes(d).is_none_or(|b| b.len() < 2 || b.len() > 130))
+        {
+            return Err(field("duid", "hex, 2-130 bytes"));
+        }
+        Ok(spec)
+    }
+
+    /// The Solicit delay bound.
+    pub fn solicit_max_delay(&self) -> Duration {
+        Duration::from_millis(self.solicit_max_delay_ms)
+    }
+}
+
+/// DUID and IAID, kept in the state directory so a restart presents the
+/// same identity (and its lease can be restored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Identity {
+    /// Our DUID, hex.
+    pub duid: String,
+    /// The IA_PD's IAID.
+    pub iaid: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Dhcpv6Spec, SpecError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, text).expect("write");
+        Dhcpv6Spec::load(&path)
+    }
+
+    #[test]
+    fn a_minimal_config_gets_the_rfc_defaults() {
+        let s = load(r#"{"name":"wan-pd","interface":"wan0"}"#).expect("valid");
+        assert_eq!(s.solicit_max_delay(), Duration::from_secs(1));
+        assert!(!s.rapid_commit && !s.release_on_stop);
+    }
+
+    #[test]
+    fn bad_values_name_their_field_and_position() {
+        let e =
+            load("{\"name\":\"x\",\n\"interface\":\"wan0\",\n\"bogus\":1}").expect_err("refused");
+        assert!(e.to_string().contains("line 3"), "{e}");
+        let e = load(r#"{"name":"x","interface":"wan0","prefixHint":129}"#).expect_err("refused");
+        assert!(e.to_string().contains("prefixHint"), "{e}");
+        let e = load(r#"{"name":"x","interface":"wan0","duid":"zz"}"#).expect_err("refused");
+        assert!(e.to_string().contains("duid"), "{e}");
+        let e = load(r#"{"name":"x","interface":""}"#).expect_err("refused");
+        assert!(e.to_string().contains("interface"), "{e}");
+    }
+}
