@@ -588,6 +588,20 @@ fn mono_ns(at: Instant) -> Option<u64> {
     Some(now_ns + ahead_ns)
 }
 
+/// CLOCK_MONOTONIC now, in ns.
+fn mono_ns_now() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the pointer we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    Some(u64::try_from(ts.tv_sec).ok()? * 1_000_000_000 + u64::try_from(ts.tv_nsec).ok()?)
+}
+
 fn send_grant(
     myself: &ActorRef<OwnershipMsg>,
     rt: &Arc<Runtime>,
@@ -601,12 +615,16 @@ fn send_grant(
         Role::Standby => ("standby", epoch_now, None),
         Role::VrrpOnly => ("vrrp", epoch_now, None),
     };
+    // Decision order: each grant travels on its own connection, and the
+    // daemon drops one issued before the newest it applied.
+    let issued = mono_ns_now();
     let body = json!({
         "grants": [{
             "group": g.group,
             "epoch": epoch,
             "role": kind,
             "deadlineMonoNs": deadline,
+            "issuedMonoNs": issued,
         }]
     });
     let socket = crate::daemon::daemon_socket(&rt.options.state_dir, &g.daemon);

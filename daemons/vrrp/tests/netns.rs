@@ -149,6 +149,28 @@ fn fenced_instances_need_a_grant_and_release_at_its_deadline() {
     assert_eq!(stale["results"][0]["result"], "ignoredOlderEpoch");
     assert_eq!(a.state("gw4"), "Master");
 
+    // Grants overtaking each other: a standby issued at T, then a renewal
+    // issued before T arriving late. The late renewal must not make it
+    // Master again.
+    let issued = mono_now_ns();
+    let standby = a.grant(
+        json!([{"group": "lan/ipv4/51", "epoch": 5, "role": "standby",
+                                  "issuedMonoNs": issued}]),
+    );
+    assert_eq!(standby["results"][0]["state"], "Backup", "{standby}");
+    let late = a.grant(json!([{"group": "lan/ipv4/51", "epoch": 5, "role": "owner",
+                               "deadlineMonoNs": deadline, "issuedMonoNs": issued - 1_000_000}]));
+    assert_eq!(late["results"][0]["result"], "ignoredStale", "{late}");
+    assert_eq!(a.state("gw4"), "Backup");
+    assert!(
+        !lab.has_addr(0, "10.99.0.254"),
+        "a stale renewal brought the VIP back"
+    );
+    // A newer renewal of the same epoch still works.
+    let renewed = a.grant(json!([{"group": "lan/ipv4/51", "epoch": 5, "role": "owner",
+                                  "deadlineMonoNs": deadline, "issuedMonoNs": mono_now_ns()}]));
+    assert_eq!(renewed["results"][0]["state"], "Master", "{renewed}");
+
     // The deadline releases it: addresses gone, and the peer stays Backup (no grant).
     routerd_lab::wait_until("release at the deadline", SETTLE, || {
         (a.state("gw4") == "Backup").then_some(())

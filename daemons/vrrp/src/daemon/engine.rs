@@ -67,6 +67,9 @@ pub struct Engine {
     shutdown: Shutdown,
     heartbeat: watch::Sender<tokio::time::Instant>,
     next_id: u64,
+    /// Per group, when the newest applied grant was issued (CLOCK_MONOTONIC
+    /// ns, routerd's clock at decision time).
+    issued: std::collections::HashMap<String, u64>,
 }
 
 impl Engine {
@@ -100,6 +103,7 @@ impl Engine {
             shutdown,
             heartbeat,
             next_id: 0,
+            issued: std::collections::HashMap::new(),
         };
         for s in spec.instances {
             let stored = stored.instances.get(&s.name).filter(|p| p.group == s.group);
@@ -279,6 +283,23 @@ impl Engine {
     async fn grants(&mut self, grants: Vec<GrantRequest>) -> serde_json::Value {
         let mut results = Vec::new();
         for g in grants {
+            // routerd sends each grant on its own connection, so two can
+            // overtake each other: a renewal issued before a standby must
+            // not arrive after it and make this daemon Master again (chaos
+            // saw exactly that on a LAN link flap).
+            if let Some(issued) = g.issued_mono_ns {
+                if self.issued.get(&g.group).is_some_and(|last| issued < *last) {
+                    let state = self
+                        .instances
+                        .iter()
+                        .find(|r| r.spec.group == g.group)
+                        .map(|r| r.inst.state().as_str());
+                    results
+                        .push(json!({"group": g.group, "result": "ignoredStale", "state": state}));
+                    continue;
+                }
+                self.issued.insert(g.group.clone(), issued);
+            }
             let grant = Grant {
                 epoch: g.epoch,
                 role: g.role,

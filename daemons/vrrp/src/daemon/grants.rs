@@ -33,6 +33,10 @@ pub struct GrantRequest {
     /// Absolute CLOCK_MONOTONIC deadline in ns; `null`: no expiry.
     #[serde(default)]
     pub deadline_mono_ns: Option<u64>,
+    /// When routerd decided this grant (CLOCK_MONOTONIC ns): a grant issued
+    /// before the newest one applied for its group is stale and ignored.
+    #[serde(default)]
+    pub issued_mono_ns: Option<u64>,
 }
 
 /// The `/v1/grants` route, to merge into the contract router.
