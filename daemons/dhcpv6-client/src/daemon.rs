@@ -214,9 +214,49 @@ impl MulticastIf for UdpSocket {
     }
 }
 
+/// Whether `/proc/net/if_inet6` shows a link-local address on `ifname`
+/// that is no longer tentative (DAD done): until then the kernel refuses
+/// to send from it (EADDRNOTAVAIL), and RFC 8415 §18.2.1 wants the client
+/// to wait for it anyway.
+pub fn link_local_ready(if_inet6: &str, ifname: &str) -> bool {
+    const SCOPE_LINK: u32 = 0x20;
+    const IFA_F_TENTATIVE: u32 = 0x40;
+    const IFA_F_DADFAILED: u32 = 0x08;
+    if_inet6.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(scope), Some(flags), Some(name)) = (f.get(3), f.get(4), f.get(5)) else {
+            return false;
+        };
+        let scope = u32::from_str_radix(scope, 16).unwrap_or(0);
+        let flags = u32::from_str_radix(flags, 16).unwrap_or(IFA_F_TENTATIVE);
+        *name == ifname && scope == SCOPE_LINK && flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0
+    })
+}
+
+/// How long the first Solicit waits for a usable link-local address before
+/// trying anyway.
+const LINK_LOCAL_WAIT: Duration = Duration::from_secs(10);
+
 impl Engine {
+    /// Waits (bounded) until the interface has a usable link-local address.
+    async fn wait_link_local(&self) {
+        let deadline = Instant::now() + LINK_LOCAL_WAIT;
+        while Instant::now() < deadline && !self.shutdown.is_triggered() {
+            let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+            if link_local_ready(&table, &self.spec.interface) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!(
+            "{} has no usable link-local address after {LINK_LOCAL_WAIT:?}; starting anyway",
+            self.spec.interface
+        );
+    }
+
     /// Runs until shutdown.
     pub async fn run(mut self) {
+        self.wait_link_local().await;
         let actions = self
             .client
             .handle(Instant::now(), Event::Start, &mut self.jitter);
@@ -448,5 +488,27 @@ impl Daemon for Dhcpv6Daemon {
                 CommandOutcome::Done(json!({"stopping": true}))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_local_ready;
+
+    const TABLE: &str = "\
+fd009900000200000000000000000001 05 40 00 80 srv0
+fe80000000000000a8c899fffe7af5f4 05 40 20 80 wan0
+fe80000000000000b05713fffe913e38 06 40 20 c0 eth1
+00000000000000000000000000000001 01 80 10 80 lo
+";
+
+    #[test]
+    fn only_a_settled_link_local_address_counts() {
+        assert!(link_local_ready(TABLE, "wan0"));
+        // eth1's link-local is still tentative (0x40 in the flags).
+        assert!(!link_local_ready(TABLE, "eth1"));
+        // srv0 has only a global address.
+        assert!(!link_local_ready(TABLE, "srv0"));
+        assert!(!link_local_ready("garbage\n", "wan0"));
     }
 }
