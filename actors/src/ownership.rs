@@ -569,18 +569,8 @@ fn propose(myself: &ActorRef<OwnershipMsg>, cluster: &ClusterNode, op: Op, at: I
 /// Absolute CLOCK_MONOTONIC nanoseconds of `at` (std's Instant is
 /// CLOCK_MONOTONIC on Linux, but does not expose its value).
 fn mono_ns(at: Instant) -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the pointer we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return None;
-    }
-    let now = Instant::now();
-    let now_ns = u64::try_from(ts.tv_sec).ok()? * 1_000_000_000 + u64::try_from(ts.tv_nsec).ok()?;
-    let ahead = at.saturating_duration_since(now);
+    let now_ns = mono_ns_now()?;
+    let ahead = at.saturating_duration_since(Instant::now());
     // A millisecond of margin: the daemon's view must end before ours.
     let ahead_ns = u64::try_from(ahead.as_nanos())
         .ok()?

@@ -7,21 +7,7 @@ pub mod spec;
 
 use routerd_dhcpv6_core::Jitter;
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Bytes from hex (either case); `None` unless every pair is hex.
-pub fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
-}
+pub use routerd_dhcpv6_core::store::{hex, unhex as hex_bytes};
 
 /// RAND for retransmissions, delays and transaction ids from the kernel's
 /// random source (getrandom); RFC 8415 wants them unpredictable and

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::advertise::{Choice, Collector, Offer, StatusCode};
 use crate::lifetimes::{IaTimes, PrefixLifetimes, Timers, check_prefix};
-use crate::retransmit::{Exchange, Jitter, MessageKind, Params};
+use crate::retransmit::{Exchange, Jitter, MessageKind, Params, random_delay, transaction_id};
 
 /// The client's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -349,12 +349,8 @@ impl Client {
     }
 
     fn next_xid(&mut self, jitter: &mut dyn Jitter) -> [u8; 3] {
-        // Fresh per exchange (§16.1): a counter mixed with the jitter source.
         self.xid_seq = self.xid_seq.wrapping_add(1);
-        let r = u32::try_from(jitter.next_permille() + 1000).unwrap_or(0);
-        let v = self.xid_seq.wrapping_mul(0x9e37_79b9) ^ r.wrapping_mul(0x85eb_ca6b);
-        let b = v.to_be_bytes();
-        [b[1], b[2], b[3]]
+        transaction_id(self.xid_seq, jitter)
     }
 
     fn begin(
@@ -414,10 +410,7 @@ impl Client {
     ) {
         self.current = None;
         self.collector = None;
-        let max = self.cfg.solicit_max_delay;
-        // RAND in [-1000, 1000] mapped onto [0, max].
-        let r = f64::from(jitter.next_permille() + 1000) / 2000.0;
-        self.solicit_at = Some(now + max.mul_f64(r.clamp(0.0, 1.0)));
+        self.solicit_at = Some(now + random_delay(self.cfg.solicit_max_delay, jitter));
         self.set_phase(Phase::Soliciting, why, out);
     }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::advertise::StatusCode;
 use crate::client::{Message, Outgoing, Phase, Received};
 use crate::lifetimes::INFINITY;
-use crate::retransmit::{Exchange, Jitter, MessageKind, Params};
+use crate::retransmit::{Exchange, Jitter, MessageKind, Params, random_delay, transaction_id};
 
 /// IRT_DEFAULT: refresh after a day when the server says nothing.
 pub const IRT_DEFAULT: Duration = Duration::from_secs(86_400);
@@ -131,8 +131,7 @@ impl InfoClient {
     pub fn start(&mut self, now: Instant, jitter: &mut dyn Jitter) -> Vec<InfoAction> {
         let mut out = Vec::new();
         if self.phase == Phase::Idle {
-            let r = f64::from(jitter.next_permille() + 1000) / 2000.0;
-            self.ask_at = Some(now + self.max_delay.mul_f64(r.clamp(0.0, 1.0)));
+            self.ask_at = Some(now + random_delay(self.max_delay, jitter));
             self.set_phase(Phase::Requesting, "started", &mut out);
         }
         out
@@ -158,12 +157,9 @@ impl InfoClient {
                 self.set_phase(Phase::Requesting, "refresh time reached", &mut out);
             }
             self.xid_seq = self.xid_seq.wrapping_add(1);
-            let r = u32::try_from(jitter.next_permille() + 1000).unwrap_or(0);
-            let v = self.xid_seq.wrapping_mul(0x9e37_79b9) ^ r.wrapping_mul(0x85eb_ca6b);
-            let b = v.to_be_bytes();
             let o = Outgoing {
                 kind: MessageKind::InformationRequest,
-                xid: [b[1], b[2], b[3]],
+                xid: transaction_id(self.xid_seq, jitter),
                 server_id: None,
                 iaid: 0,
                 prefixes: Vec::new(),

@@ -20,6 +20,21 @@ pub trait Jitter {
     fn next_permille(&mut self) -> i32;
 }
 
+/// A random delay in `[0, max]` (SOL_MAX_DELAY, INF_MAX_DELAY).
+pub fn random_delay(max: Duration, jitter: &mut dyn Jitter) -> Duration {
+    let r = f64::from(jitter.next_permille() + 1000) / 2000.0;
+    max.mul_f64(r.clamp(0.0, 1.0))
+}
+
+/// A fresh transaction id (§16.1): the exchange counter `seq` mixed with
+/// the jitter source.
+pub fn transaction_id(seq: u32, jitter: &mut dyn Jitter) -> [u8; 3] {
+    let r = u32::try_from(jitter.next_permille() + 1000).unwrap_or(0);
+    let v = seq.wrapping_mul(0x9e37_79b9) ^ r.wrapping_mul(0x85eb_ca6b);
+    let b = v.to_be_bytes();
+    [b[1], b[2], b[3]]
+}
+
 /// Always the same value: virtual-time tests and benchmarks of the worst case.
 #[derive(Debug, Clone, Copy)]
 pub struct FixedJitter(pub i32);
