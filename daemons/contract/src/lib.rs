@@ -5,11 +5,13 @@
 //! - [`event`]: the append-only `events.jsonl` with monotonic seqs, served on `/v1/events`.
 //! - [`glob`]: topic patterns for event subscriptions.
 //! - [`atomic`]: crash-safe state and lease files.
+//! - [`frame`]: what every daemon's `main` shares: socket, events, signals, stop.
 //! - [`telemetry`]: logging, optional OTLP export, and `traceparent` propagation.
 
 pub mod atomic;
 pub mod client;
 pub mod event;
+pub mod frame;
 pub mod glob;
 pub mod server;
 pub mod shutdown;
@@ -17,5 +19,6 @@ pub mod telemetry;
 
 pub use client::{Client, ClientError};
 pub use event::{Event, EventLog, EventLogError, EventsPage, NewEvent, Rotation};
+pub use frame::{Frame, FrameError};
 pub use glob::TopicGlob;
 pub use shutdown::Shutdown;

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use routerd_contract::event::{EventLog, Rotation};
-use routerd_contract::server::{ServerInfo, bind_unix, contract_router, serve_listener};
-use routerd_vrrp::daemon::{self, EVENTS_FILE, Shutdown, grants_router};
+use routerd_contract::Frame;
+use routerd_contract::server::contract_router;
+use routerd_vrrp::daemon::{self, EVENTS_FILE, grants_router};
 use routerd_vrrp::spec::VrrpSpec;
-use tokio::signal::unix::{SignalKind, signal};
 
 const DAEMON: &str = "routerd-vrrp";
 
@@ -41,53 +40,24 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let _telemetry = routerd_contract::telemetry::init(DAEMON);
     let spec = VrrpSpec::load(&args.config).context("invalid VRRP config")?;
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
-    let events = EventLog::open(
-        args.state_dir.join(EVENTS_FILE),
-        format!("{DAEMON}/{}", spec.name),
-        Rotation::default(),
-    )
-    .context("cannot open the event log")?;
-    let listener = bind_unix(&args.socket).context("cannot bind the contract socket")?;
-    let shutdown = Shutdown::new();
-    let info = ServerInfo {
-        daemon: DAEMON.into(),
-        instance: spec.name.clone(),
-    };
+    let frame = Frame::open(
+        DAEMON,
+        &spec.name,
+        &args.state_dir,
+        EVENTS_FILE,
+        &args.socket,
+    )?;
     let (handle, engine) = daemon::start(
         &args.config,
         spec,
         &args.state_dir,
-        events.clone(),
-        shutdown.clone(),
+        frame.events.clone(),
+        frame.shutdown.clone(),
     )
     .await
     .context("cannot start VRRP")?;
-    let router = contract_router(info, handle.clone(), events).merge(grants_router(handle));
-
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let on_signal = shutdown.clone();
-    let signals = async move {
-        tokio::select! {
-            _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
-            () = on_signal.wait() => return,
-        }
-        on_signal.trigger();
-    };
-    let server_stop = shutdown.clone();
-    let server = async move {
-        let served = serve_listener(listener, router, {
-            let stop = server_stop.clone();
-            async move { stop.wait().await }
-        })
-        .await;
-        server_stop.trigger();
-        served
-    };
-    let (served, (), ()) = tokio::join!(server, engine.run(), signals);
-    served.context("contract server failed")?;
+    let router = contract_router(frame.info.clone(), handle.clone(), frame.events.clone())
+        .merge(grants_router(handle));
+    frame.run(router, engine.run()).await?;
     Ok(())
 }
