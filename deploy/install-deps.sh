@@ -36,6 +36,9 @@ PACKAGES=(
   kea-dhcp6-server # DHCPv6-PD server for the DHCPv6 client's interop tests (run in
                  # test namespaces with their own config; its default config
                  # listens on no interface)
+  dhcpcd-base    # the dhcpcd binary alone (no service): the DHCPv6-PD benchmark's
+                 # reference client and a DHCPv6 client peer for the LAN server
+  ndisc6         # rdisc6: an independent reader of routerd's router advertisements
 )
 
 missing=()

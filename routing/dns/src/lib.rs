@@ -1,0 +1,1 @@
+//! DNS forwarding for routerd's own lookups.
