@@ -17,6 +17,15 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<kinds::HealthCheck>(),
     KindEntry::of::<kinds::RouterdCluster>(),
     KindEntry::of::<kinds::VirtualAddress>(),
+    KindEntry::of::<kinds::DHCPv6PrefixDelegation>(),
+    KindEntry::of::<kinds::DHCPv6Information>(),
+    KindEntry::of::<kinds::DHCPv4Client>(),
+    KindEntry::of::<kinds::IPv6DelegatedAddress>(),
+    KindEntry::of::<kinds::IPv6RouterAdvertisement>(),
+    KindEntry::of::<kinds::DHCPv6Server>(),
+    KindEntry::of::<kinds::DNSUpstream>(),
+    KindEntry::of::<kinds::DNSForwarder>(),
+    KindEntry::of::<kinds::DSLiteTunnel>(),
 ];
 
 /// Looks a kind up by its exact name.
