@@ -13,7 +13,9 @@ use routerd_contract::event::{EventLog, NewEvent};
 use routerd_contract::server::{Command, CommandOutcome, Daemon, DaemonStatus, Health};
 use routerd_dhcpv6_core::codec::{decode, encode};
 use routerd_dhcpv6_core::store::{LeaseRecord, duid_ll};
-use routerd_dhcpv6_core::{Action, Client, ClientConfig, Event, Lease};
+use routerd_dhcpv6_core::{
+    Action, Client, ClientConfig, Event, InfoAction, InfoClient, InfoOptions, Lease, Phase,
+};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,6 +29,8 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const LEASE_FILE: &str = "lease.json";
 /// The identity file inside the state directory.
 pub const IDENTITY_FILE: &str = "identity.json";
+/// The last Information-request answers, inside the state directory.
+pub const INFORMATION_FILE: &str = "information.json";
 
 const CLIENT_PORT: u16 = 546;
 const SERVER_PORT: u16 = 547;
@@ -56,7 +60,12 @@ pub struct Engine {
     iaid: u32,
     ifindex: u32,
     socket: UdpSocket,
-    client: Client,
+    /// The prefix-delegation client, when the spec delegates.
+    client: Option<Client>,
+    /// The Information-request client, when the spec asks for information.
+    info: Option<InfoClient>,
+    /// Answers kept from before a restart, shown until fresh ones arrive.
+    stored_info: Option<StoredInfo>,
     jitter: OsJitter,
     events: Arc<EventLog>,
     requests: mpsc::Receiver<Request>,
@@ -172,6 +181,12 @@ pub fn start(
         }
         Err(_) => None,
     };
+    let stored_info = if spec.information {
+        StoredInfo::load(&state_dir.join(INFORMATION_FILE), unix_ms(Instant::now()))
+    } else {
+        None
+    };
+    let restored = restored.filter(|_| spec.delegate);
     let mut cfg = ClientConfig::new(iaid);
     cfg.prefix_hint = spec.prefix_hint;
     cfg.rapid_commit = spec.rapid_commit;
@@ -179,7 +194,11 @@ pub fn start(
     let (requests_tx, requests_rx) = mpsc::channel(16);
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Instant::now());
     let engine = Engine {
-        client: Client::new(cfg, restored),
+        client: spec.delegate.then(|| Client::new(cfg, restored)),
+        info: spec
+            .information
+            .then(|| InfoClient::new(spec.solicit_max_delay())),
+        stored_info,
         spec,
         state_dir: state_dir.to_path_buf(),
         duid,
@@ -257,15 +276,19 @@ impl Engine {
     /// Runs until shutdown.
     pub async fn run(mut self) {
         self.wait_link_local().await;
-        let actions = self
-            .client
-            .handle(Instant::now(), Event::Start, &mut self.jitter);
-        self.apply(actions).await;
+        let now = Instant::now();
+        if let Some(client) = &mut self.client {
+            let a = client.handle(now, Event::Start, &mut self.jitter);
+            self.apply(a).await;
+        }
+        if let Some(info) = &mut self.info {
+            let a = info.start(now, &mut self.jitter);
+            self.apply_info(a).await;
+        }
         let mut buf = vec![0u8; 65_536];
         loop {
             let _ = self.heartbeat.send(Instant::now());
             let wake = self
-                .client
                 .next_deadline()
                 .unwrap_or_else(|| Instant::now() + IDLE_WAKE)
                 .min(Instant::now() + IDLE_WAKE);
@@ -275,22 +298,13 @@ impl Engine {
                     Err(e) => tracing::warn!("receive failed: {e}"),
                 },
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                    if self.client.next_deadline().is_some_and(|d| d <= Instant::now()) {
-                        let a = self.client.handle(Instant::now(), Event::Timer, &mut self.jitter);
-                        self.apply(a).await;
-                    }
+                    self.timers().await;
                 }
                 req = self.requests.recv() => match req {
                     Some(Request::Status(tx)) => { let _ = tx.send(self.status()); }
                     Some(Request::Renew(tx)) => {
-                        let a = self.client.renew_now(Instant::now(), &mut self.jitter);
-                        let done = !a.is_empty();
-                        self.apply(a).await;
-                        let _ = tx.send(if done {
-                            CommandOutcome::Done(json!({"renewing": true}))
-                        } else {
-                            CommandOutcome::Failed(format!("nothing to renew in phase {:?}", self.client.phase()))
-                        });
+                        let outcome = self.renew().await;
+                        let _ = tx.send(outcome);
                     }
                     None => break,
                 },
@@ -298,20 +312,94 @@ impl Engine {
             }
         }
         let release = self.spec.release_on_stop;
-        let a = self
-            .client
-            .handle(Instant::now(), Event::Stop { release }, &mut self.jitter);
-        // One Release goes out; its retransmissions would outlive the stop.
-        self.apply(a).await;
+        if let Some(client) = &mut self.client {
+            let a = client.handle(Instant::now(), Event::Stop { release }, &mut self.jitter);
+            // One Release goes out; its retransmissions would outlive the stop.
+            self.apply(a).await;
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let pd = self.client.as_ref().and_then(Client::next_deadline);
+        let info = self.info.as_ref().and_then(InfoClient::next_deadline);
+        match (pd, info) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn timers(&mut self) {
+        let now = Instant::now();
+        if let Some(client) = &mut self.client
+            && client.next_deadline().is_some_and(|d| d <= now)
+        {
+            let a = client.handle(now, Event::Timer, &mut self.jitter);
+            self.apply(a).await;
+        }
+        if let Some(info) = &mut self.info
+            && info.next_deadline().is_some_and(|d| d <= now)
+        {
+            let a = info.timer(now, &mut self.jitter);
+            self.apply_info(a).await;
+        }
+    }
+
+    async fn renew(&mut self) -> CommandOutcome {
+        let now = Instant::now();
+        let mut done = Vec::new();
+        if let Some(client) = &mut self.client {
+            let a = client.renew_now(now, &mut self.jitter);
+            if !a.is_empty() {
+                done.push("renewing");
+            }
+            self.apply(a).await;
+        }
+        if let Some(info) = &mut self.info
+            && info.refresh_now(now)
+        {
+            done.push("refreshing information");
+        }
+        if done.is_empty() {
+            CommandOutcome::Failed(format!("nothing to renew in phase {}", self.phase()))
+        } else {
+            CommandOutcome::Done(json!({ "renewing": done.contains(&"renewing"), "actions": done }))
+        }
+    }
+
+    fn phase(&self) -> String {
+        match (&self.client, &self.info) {
+            (Some(client), _) => format!("{:?}", client.phase()),
+            (None, Some(_)) => self.info_phase().to_string(),
+            (None, None) => "Idle".into(),
+        }
+    }
+
+    /// The Information-request client's phase as the resource shows it:
+    /// `Informed` while answers are held (fresh or restored).
+    fn info_phase(&self) -> &'static str {
+        match &self.info {
+            None => "Idle",
+            Some(info) if info.info().is_some() || self.stored_info.is_some() => "Informed",
+            Some(info) if info.phase() == Phase::Idle => "Idle",
+            Some(_) => "Requesting",
+        }
     }
 
     async fn received(&mut self, bytes: &[u8]) {
         match decode(bytes, &self.duid, self.iaid) {
             Ok(m) => {
-                let a = self
-                    .client
-                    .handle(Instant::now(), Event::Received(&m), &mut self.jitter);
-                self.apply(a).await;
+                let now = Instant::now();
+                if let Some(info) = self.info.as_mut().filter(|i| i.awaits(m.xid)) {
+                    let a = info.receive(now, &m);
+                    self.apply_info(a).await;
+                } else if let Some(client) = &mut self.client {
+                    let a = client.handle(now, Event::Received(&m), &mut self.jitter);
+                    self.apply(a).await;
+                } else if let Some(info) = &mut self.info {
+                    // Counted as ignored by the machine that would have had it.
+                    let a = info.receive(now, &m);
+                    self.apply_info(a).await;
+                }
             }
             Err(e) => {
                 self.malformed += 1;
@@ -320,19 +408,61 @@ impl Engine {
         }
     }
 
+    async fn send(&mut self, o: &routerd_dhcpv6_core::Outgoing) {
+        match encode(o, &self.duid) {
+            Ok(bytes) => {
+                let to = SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, self.ifindex);
+                if let Err(e) = self.socket.send_to(&bytes, to).await {
+                    self.send_errors += 1;
+                    tracing::warn!("{} not sent: {e}", o.kind.as_str());
+                }
+            }
+            Err(e) => tracing::warn!("{} not encoded: {e}", o.kind.as_str()),
+        }
+    }
+
+    async fn apply_info(&mut self, actions: Vec<InfoAction>) {
+        for a in actions {
+            match a {
+                InfoAction::Send(o) => self.send(&o).await,
+                InfoAction::Phase { from, to, reason } => {
+                    let _ = self.events.append(
+                        NewEvent::new("dhcpv6.information.phase.changed", format!("{to:?}"))
+                            .resource(self.spec.name.clone())
+                            .message(format!("information {from:?} -> {to:?}: {reason}"))
+                            .attr("from", format!("{from:?}"))
+                            .attr("to", format!("{to:?}")),
+                    );
+                }
+                InfoAction::Information(options) => self.informed(options),
+            }
+        }
+    }
+
+    fn informed(&mut self, options: InfoOptions) {
+        let now_ms = unix_ms(Instant::now());
+        let stored = StoredInfo::from_options(&options, now_ms);
+        let path = self.state_dir.join(INFORMATION_FILE);
+        if let Err(e) = write_json_atomic(&path, &stored) {
+            tracing::warn!("cannot store the information in {}: {e}", path.display());
+        }
+        // Fresh answers replace whatever was restored.
+        self.stored_info = None;
+        let _ = self.events.append(
+            NewEvent::new("dhcpv6.information.updated", "Informed")
+                .resource(self.spec.name.clone())
+                .message(format!(
+                    "DNS {:?}, domains {:?}, AFTR {:?}",
+                    options.dns_servers, options.domains, options.aftr_name
+                ))
+                .attr("information", information_json(&stored, now_ms)),
+        );
+    }
+
     async fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Send(o) => match encode(&o, &self.duid) {
-                    Ok(bytes) => {
-                        let to = SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, self.ifindex);
-                        if let Err(e) = self.socket.send_to(&bytes, to).await {
-                            self.send_errors += 1;
-                            tracing::warn!("{} not sent: {e}", o.kind.as_str());
-                        }
-                    }
-                    Err(e) => tracing::warn!("{} not encoded: {e}", o.kind.as_str()),
-                },
+                Action::Send(o) => self.send(&o).await,
                 Action::Phase { from, to, reason } => {
                     let _ = self.events.append(
                         NewEvent::new("dhcpv6.phase.changed", format!("{to:?}"))
@@ -391,8 +521,10 @@ impl Engine {
 
     fn status(&self) -> DaemonStatus {
         let now = Instant::now();
+        let now_ms = unix_ms(now);
         let secs = |at: Option<Instant>| at.map(|t| t.saturating_duration_since(now).as_secs());
-        let lease = self.client.lease().map(|l| {
+        let lease = self.client.as_ref().and_then(Client::lease);
+        let lease_json = lease.map(|l| {
             json!({
                 "serverId": hex(&l.server_id),
                 "prefixes": prefixes_json(l),
@@ -403,27 +535,118 @@ impl Engine {
                 "expiresInSecs": secs(l.expires()),
             })
         });
-        let c = self.client.counters();
+        let c = self
+            .client
+            .as_ref()
+            .map(Client::counters)
+            .unwrap_or_default();
+        let mut detail = json!({
+            "interface": self.spec.interface,
+            "duid": hex(&self.duid),
+            "iaid": self.iaid,
+            // The first delegated prefix, for `*From` readers; all of them
+            // (with absolute deadlines) under `prefixes`.
+            "prefix": lease.and_then(|l| l.prefixes.first()).map(|p| format!("{}/{}", p.prefix, p.len)),
+            "prefixes": lease.map(prefixes_json).unwrap_or_else(|| json!([])),
+            "lease": lease_json,
+            "counters": {
+                "sent": c.sent,
+                "accepted": c.accepted,
+                "ignored": c.ignored + self.info.as_ref().map_or(0, |i| i.ignored),
+                "malformed": self.malformed,
+                "sendErrors": self.send_errors,
+            },
+        });
+        if let (Some(info), Some(obj)) = (&self.info, detail.as_object_mut()) {
+            let stored = match info.info() {
+                Some(fresh) => Some(StoredInfo::from_options(fresh, now_ms)),
+                None => self.stored_info.clone(),
+            };
+            let mut section = stored
+                .as_ref()
+                .map(|s| information_json(s, now_ms))
+                .unwrap_or_else(|| json!({}));
+            if let Some(map) = section.as_object_mut() {
+                map.insert("phase".into(), self.info_phase().into());
+                map.insert(
+                    "restored".into(),
+                    (info.info().is_none() && self.stored_info.is_some()).into(),
+                );
+            }
+            obj.insert("information".into(), section);
+        }
         DaemonStatus {
-            phase: format!("{:?}", self.client.phase()),
-            detail: json!({
-                "interface": self.spec.interface,
-                "duid": hex(&self.duid),
-                "iaid": self.iaid,
-                "lease": lease,
-                "counters": {
-                    "sent": c.sent,
-                    "accepted": c.accepted,
-                    "ignored": c.ignored,
-                    "malformed": self.malformed,
-                    "sendErrors": self.send_errors,
-                },
-            }),
+            phase: self.phase(),
+            detail,
         }
     }
 }
 
+/// Information-request answers as kept in `information.json`: restored
+/// after a restart (until their refresh time) so that readers of the DNS
+/// servers or the AFTR name see no gap while the daemon asks again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredInfo {
+    /// DNS recursive name servers.
+    pub dns_servers: Vec<Ipv6Addr>,
+    /// Domain search list.
+    pub domain_search: Vec<String>,
+    /// SNTP servers.
+    pub sntp_servers: Vec<Ipv6Addr>,
+    /// The DS-Lite AFTR name.
+    pub aftr_name: Option<String>,
+    /// When the answers arrived (Unix ms).
+    pub obtained_unix_ms: u64,
+    /// When to ask again (Unix ms); `None`: never.
+    pub refresh_unix_ms: Option<u64>,
+}
+
+impl StoredInfo {
+    fn from_options(o: &InfoOptions, now_ms: u64) -> StoredInfo {
+        StoredInfo {
+            dns_servers: o.dns_servers.clone(),
+            domain_search: o.domains.clone(),
+            sntp_servers: o.sntp_servers.clone(),
+            aftr_name: o.aftr_name.clone(),
+            obtained_unix_ms: now_ms,
+            refresh_unix_ms: o
+                .refresh()
+                .map(|d| now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+        }
+    }
+
+    /// The stored answers, if the file is readable and not yet due for refresh.
+    fn load(path: &Path, now_ms: u64) -> Option<StoredInfo> {
+        let stored: StoredInfo = read_json(path)
+            .map_err(|e| tracing::warn!("ignoring unreadable {}: {e}", path.display()))
+            .ok()
+            .flatten()?;
+        let fresh = stored.obtained_unix_ms <= now_ms
+            && stored.refresh_unix_ms.is_none_or(|at| at > now_ms);
+        fresh.then_some(stored)
+    }
+}
+
+fn information_json(s: &StoredInfo, now_ms: u64) -> Value {
+    json!({
+        "dnsServers": s.dns_servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "domainSearch": s.domain_search,
+        "sntpServers": s.sntp_servers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "aftrName": s.aftr_name,
+        "refreshInSecs": s.refresh_unix_ms.map(|at| at.saturating_sub(now_ms) / 1000),
+    })
+}
+
 fn prefixes_json(l: &Lease) -> Value {
+    let obtained_ms = unix_ms(l.obtained);
+    let until = |secs: u32| -> Value {
+        if secs == routerd_dhcpv6_core::lifetimes::INFINITY {
+            Value::Null
+        } else {
+            obtained_ms.saturating_add(u64::from(secs) * 1000).into()
+        }
+    };
     Value::Array(
         l.prefixes
             .iter()
@@ -432,6 +655,11 @@ fn prefixes_json(l: &Lease) -> Value {
                     "prefix": format!("{}/{}", p.prefix, p.len),
                     "preferred": p.lifetimes.preferred,
                     "valid": p.lifetimes.valid,
+                    // Absolute deadlines (Unix ms; null: infinite), so a
+                    // reader can cap what it advertises (RFC 9096) without
+                    // knowing when this status was taken.
+                    "preferredUntilUnixMs": until(p.lifetimes.preferred),
+                    "validUntilUnixMs": until(p.lifetimes.valid),
                 })
             })
             .collect(),

@@ -70,10 +70,21 @@ pub struct Dhcpv6Spec {
     /// A fixed IAID; otherwise derived once and kept.
     #[serde(default)]
     pub iaid: Option<u32>,
+    /// Run the prefix-delegation client (IA_PD).
+    #[serde(default = "yes")]
+    pub delegate: bool,
+    /// Run the Information-request client (DNS, domains, SNTP, AFTR name)
+    /// on the same socket.
+    #[serde(default)]
+    pub information: bool,
 }
 
 fn default_delay() -> u64 {
     1000
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Dhcpv6Spec {
@@ -100,6 +111,12 @@ impl Dhcpv6Spec {
         }
         if spec.prefix_hint.is_some_and(|l| l > 128) {
             return Err(field("prefixHint", "a prefix length of 0-128"));
+        }
+        if !spec.delegate && !spec.information {
+            return Err(field(
+                "delegate",
+                "nothing to do: enable delegate, information or both",
+            ));
         }
         if spec.solicit_max_delay_ms > 60_000 {
             return Err(field("solicitMaxDelayMs", "at most 60000"));
@@ -145,6 +162,7 @@ mod tests {
         let s = load(r#"{"name":"wan-pd","interface":"wan0"}"#).expect("valid");
         assert_eq!(s.solicit_max_delay(), Duration::from_secs(1));
         assert!(!s.rapid_commit && !s.release_on_stop);
+        assert!(s.delegate && !s.information);
     }
 
     #[test]
@@ -158,5 +176,7 @@ mod tests {
         assert!(e.to_string().contains("duid"), "{e}");
         let e = load(r#"{"name":"x","interface":""}"#).expect_err("refused");
         assert!(e.to_string().contains("interface"), "{e}");
+        let e = load(r#"{"name":"x","interface":"wan0","delegate":false}"#).expect_err("idle");
+        assert!(e.to_string().contains("nothing to do"), "{e}");
     }
 }

@@ -56,6 +56,12 @@ impl Lab {
   "server-id": {{ "type": "EN", "enterprise-id": 2495, "identifier": "0102030405060708", "persist": false }},
   "renew-timer": {t1}, "rebind-timer": {t2},
   "preferred-lifetime": {preferred}, "valid-lifetime": {valid},
+  "option-data": [
+    {{ "name": "dns-servers", "data": "fd00:99:2::53, fd00:99:2::54" }},
+    {{ "name": "domain-search", "data": "lab.example" }},
+    {{ "name": "aftr-name", "data": "aftr.lab.example" }},
+    {{ "name": "information-refresh-time", "data": "600" }}
+  ],
   "subnet6": [ {{ "id": 1, "subnet": "fd00:99:2::/64", "interface": "srv0",
     "pd-pools": [ {{ "prefix": "fd00:99:100::", "prefix-len": 48, "delegated-len": 56 }} ] }} ],
   "loggers": [ {{ "name": "kea-dhcp6", "output_options": [ {{ "output": "stdout" }} ], "severity": "INFO" }} ]
@@ -74,12 +80,12 @@ impl Lab {
     }
 
     fn client(&self) -> Process {
+        self.client_with(r#"{"name":"wan-pd","interface":"wan0","prefixHint":56}"#)
+    }
+
+    fn client_with(&self, config_json: &str) -> Process {
         let config = self.path("client.json");
-        std::fs::write(
-            &config,
-            r#"{"name":"wan-pd","interface":"wan0","prefixHint":56}"#,
-        )
-        .expect("client config");
+        std::fs::write(&config, config_json).expect("client config");
         let exe = bin("routerd-dhcpv6-client");
         let socket = self.path("client.sock");
         let _ = std::fs::remove_file(&socket);
@@ -243,4 +249,59 @@ fn without_the_server_it_rebinds_expires_and_binds_again_when_it_returns() {
     // Solicit backs off (1, 2, 4, 8... s): allow for a few rounds.
     lab.wait_phase("Bound", LONG);
     assert_eq!(lab.prefixes().len(), 1);
+}
+
+#[test]
+fn information_rides_beside_the_delegation_and_survives_a_restart() {
+    let lab = Lab::new("info");
+    let _kea = lab.kea(1000, 2000, 3000, 4000);
+    let config = r#"{"name":"wan","interface":"wan0","prefixHint":56,"information":true}"#;
+    let client = lab.client_with(config);
+    lab.wait_phase("Bound", LONG);
+    let info = wait_until("information answered", LONG, || {
+        let s = lab.status()?;
+        let info = s["status"]["information"].clone();
+        (info["phase"] == "Informed").then_some(info)
+    });
+    assert_eq!(
+        info["dnsServers"],
+        serde_json::json!(["fd00:99:2::53", "fd00:99:2::54"])
+    );
+    assert_eq!(info["domainSearch"], serde_json::json!(["lab.example"]));
+    assert_eq!(info["aftrName"], "aftr.lab.example");
+    assert_eq!(info["restored"], false);
+    assert!(
+        info["refreshInSecs"].as_u64().is_some_and(|s| s <= 600),
+        "{info}"
+    );
+    assert_eq!(lab.prefixes().len(), 1, "the delegation is unaffected");
+
+    // After kill -9 the answers are there at once (restored from the
+    // state directory) and then refreshed from the server.
+    client.kill9();
+    client.wait_exit(Duration::from_secs(5));
+    let _client = lab.client_with(config);
+    let first = wait_until("restarted daemon answers", LONG, || {
+        lab.status().map(|s| s["status"]["information"].clone())
+    });
+    assert_eq!(first["phase"], "Informed", "{first}");
+    assert_eq!(first["aftrName"], "aftr.lab.example");
+    wait_until("fresh answers after the restart", LONG, || {
+        let s = lab.status()?;
+        (s["status"]["information"]["restored"] == false).then_some(())
+    });
+}
+
+#[test]
+fn information_alone_needs_no_delegation() {
+    let lab = Lab::new("infonly");
+    let _kea = lab.kea(1000, 2000, 3000, 4000);
+    let _client = lab.client_with(
+        r#"{"name":"wan-info","interface":"wan0","delegate":false,"information":true}"#,
+    );
+    lab.wait_phase("Informed", LONG);
+    let s = lab.status().expect("status");
+    assert_eq!(s["status"]["information"]["aftrName"], "aftr.lab.example");
+    assert_eq!(s["status"]["prefixes"], serde_json::json!([]));
+    assert!(s["status"]["lease"].is_null());
 }

@@ -107,6 +107,24 @@ impl InfoClient {
         self.info.as_ref()
     }
 
+    /// Whether `xid` is the transaction of the request in flight: lets an
+    /// edge that runs this client beside a prefix-delegation client on one
+    /// socket hand each Reply to the machine that asked.
+    pub fn awaits(&self, xid: [u8; 3]) -> bool {
+        self.current.as_ref().is_some_and(|(o, _, _)| o.xid == xid)
+    }
+
+    /// Asks again now (an operator's `renew`), keeping the answers held
+    /// until new ones arrive; a request already in flight is left to finish.
+    /// Says whether a request was scheduled.
+    pub fn refresh_now(&mut self, now: Instant) -> bool {
+        if self.phase == Phase::Idle || self.current.is_some() {
+            return false;
+        }
+        self.ask_at = Some(now);
+        true
+    }
+
     /// When to call [`InfoClient::timer`] next.
     pub fn next_deadline(&self) -> Option<Instant> {
         let exchange = self.current.as_ref().map(|(_, e, _)| e.next());
@@ -279,6 +297,27 @@ mod tests {
             Some(&info),
             "the old answers stay until new ones come"
         );
+        let next = sent(&a).expect("refresh request");
+        assert!(c.awaits(next.xid) && !c.awaits(first.xid));
+    }
+
+    #[test]
+    fn an_operator_refresh_asks_at_once_but_never_twice() {
+        let mut j = FixedJitter(0);
+        let t0 = Instant::now();
+        let mut c = InfoClient::new(Duration::ZERO);
+        assert!(
+            !c.refresh_now(t0) && c.next_deadline().is_none(),
+            "idle: nothing"
+        );
+        c.start(t0, &mut j);
+        let o = sent(&c.timer(t0, &mut j)).expect("request");
+        assert!(!c.refresh_now(t0), "in flight: no second request");
+        c.receive(t0, &reply(o.xid, InfoOptions::default()));
+        let later = t0 + Duration::from_secs(5);
+        assert!(c.refresh_now(later));
+        assert_eq!(c.next_deadline(), Some(later));
+        assert!(sent(&c.timer(later, &mut j)).is_some());
     }
 
     #[test]
