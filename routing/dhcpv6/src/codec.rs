@@ -118,6 +118,15 @@ fn options_fit(mut b: &[u8], depth: u8) -> bool {
     true
 }
 
+/// Whether every option of a whole DHCPv6 message (message type, transaction
+/// id, options) fits the message and the option's fixed fields, nested
+/// options included: the check [`decode`] makes before dhcproto sees a
+/// packet, for the other side (routerd's stateless server) to make too.
+/// Relay Message options are refused, as above.
+pub fn message_options_fit(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && options_fit(&bytes[4..], 0)
+}
+
 /// Parses a packet received on the client port; `duid` is ours, `iaid` the
 /// IA_PD we asked for.
 pub fn decode(bytes: &[u8], duid: &[u8], iaid: u32) -> Result<Message, CodecError> {
