@@ -12,6 +12,7 @@ pub mod cluster_sync;
 pub mod controller;
 pub mod controllers;
 pub mod daemon;
+pub mod derived;
 pub mod gate;
 pub mod kernel_watch;
 pub mod ownership;

@@ -8,9 +8,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use routerd_config::Config;
 use routerd_config::kinds::{
-    IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
-    Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
+    DHCPv4Client, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6DelegatedAddress, IPv6Route,
+    IPv6StaticAddress, IPv6StaticRoute, Interface, RouteSpec, RouteType, StaticAddress, Sysctl,
+    SysctlCompare,
 };
+use routerd_config::types::ResourceRef;
 use routerd_kernel::{
     AddressIntent, Change, Desired, LinkIntent, MAIN_TABLE, Observed, Pending, Plan, RemovalReason,
     RouteIntent, RouteKind, SysctlIntent,
@@ -54,7 +56,11 @@ impl Family {
     pub fn kinds(self) -> &'static [&'static str] {
         match self {
             Family::Links => &["Interface"],
-            Family::Addresses => &["IPv4StaticAddress", "IPv6StaticAddress"],
+            Family::Addresses => &[
+                "IPv4StaticAddress",
+                "IPv6StaticAddress",
+                "IPv6DelegatedAddress",
+            ],
             Family::Routes => &[
                 "IPv4Route",
                 "IPv6Route",
@@ -113,6 +119,13 @@ pub struct DesiredState {
     pub held_addresses: Vec<(String, IpNet)>,
     /// Route destinations held the same way.
     pub held_routes: Vec<IpNet>,
+    /// Links whose routerd-owned addresses and routes are held: a DHCP
+    /// client has not reported its lease yet, so which of them it still
+    /// wants is unknown.
+    pub held_links: Vec<String>,
+    /// Status fields of resources whose intents were derived (the address
+    /// an `IPv6DelegatedAddress` computed from its delegation).
+    pub derived: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
 }
 
 impl DesiredState {
@@ -132,14 +145,23 @@ pub fn keep_held(plan: &mut Plan, state: &DesiredState) {
             address,
             prefix_len,
             ..
-        } => !state.held_addresses.iter().any(|(i, net)| {
-            i == ifname && net.addr() == *address && net.prefix_len() == *prefix_len
-        }),
+        } => {
+            !state.held_links.contains(ifname)
+                && !state.held_addresses.iter().any(|(i, net)| {
+                    i == ifname && net.addr() == *address && net.prefix_len() == *prefix_len
+                })
+        }
         Change::RemoveRoute {
             reason: RemovalReason::Orphaned,
             route,
             ..
-        } => !state.held_routes.contains(&route.destination),
+        } => {
+            !state.held_routes.contains(&route.destination)
+                && !route
+                    .ifname
+                    .as_ref()
+                    .is_some_and(|i| state.held_links.contains(i))
+        }
         _ => true,
     });
 }
@@ -198,6 +220,7 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
             )),
         }
     }
+    derived_intents(config, lookup, &mut out);
     let r4 = config
         .of_kind::<IPv4Route>()
         .map(|(r, s)| (r, s as &dyn RouteSpec));
@@ -257,6 +280,69 @@ pub fn desired(config: &Config, lookup: &dyn Lookup) -> DesiredState {
     // HealthChecks have no kernel intents: their daemons are the healthcheck
     // controller's desired state.
     out
+}
+
+/// Intents from what DHCP clients learned: delegated LAN addresses and
+/// DHCPv4 leases (see [`crate::derived`]).
+fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState) {
+    for (r, spec) in config.of_kind::<IPv6DelegatedAddress>() {
+        let id = r.id();
+        let Some(ifname) = ifname_of(config, &spec.interface) else {
+            out.blocked.push((
+                id,
+                format!(
+                    "interface `{}` is not an Interface this build manages",
+                    spec.interface
+                ),
+            ));
+            continue;
+        };
+        let gate = when_blocks(spec.when.as_ref(), lookup)
+            .or_else(|| depends_blocks(&spec.depends_on, lookup));
+        let derived = match gate {
+            Some(gate) => Err(gate),
+            None => crate::derived::delegated_address(spec, lookup),
+        };
+        match derived {
+            Ok(d) => {
+                out.desired.addresses.push(AddressIntent::new(
+                    &id,
+                    &ifname,
+                    IpNet::V6(d.address),
+                    false,
+                ));
+                out.derived.push((id, d.fields()));
+            }
+            Err(gate) => {
+                if gate.unknown {
+                    out.held_links.push(ifname);
+                }
+                out.block(id, &gate);
+            }
+        }
+    }
+    for (r, spec) in config.of_kind::<DHCPv4Client>() {
+        let id = r.id();
+        let Some(ifname) = ifname_of(config, &spec.interface) else {
+            continue;
+        };
+        if when_blocks(spec.when.as_ref(), lookup).is_some() {
+            continue;
+        }
+        let client = ResourceRef {
+            kind: "DHCPv4Client".into(),
+            name: r.name.clone(),
+        };
+        match crate::derived::v4_lease(&client, lookup) {
+            Ok(lease) => {
+                let (address, routes) = crate::derived::v4_intents(&id, &ifname, spec, &lease);
+                out.desired.addresses.push(address);
+                out.desired.routes.extend(routes);
+            }
+            Err(gate) if gate.unknown => out.held_links.push(ifname),
+            Err(_) => {}
+        }
+    }
 }
 
 fn route_intent(

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::api::ApiServer;
 use crate::bus::{Bus, EventBus};
 use crate::controller::{Controller, ControllerActor, ControllerArgs};
-use crate::controllers::{HealthCheckController, KernelController, VrrpController};
+use crate::controllers::{DhcpController, HealthCheckController, KernelController, VrrpController};
 use crate::kernel_watch::KernelWatcher;
 use crate::reconcile::Family;
 use crate::runtime::{Generation, Runtime, ServeOptions, Shutdown};
@@ -260,6 +260,7 @@ pub async fn serve(
         }
         controllers.push(controller_child(rt.clone(), HealthCheckController));
         controllers.push(controller_child(rt.clone(), VrrpController));
+        controllers.push(controller_child(rt.clone(), DhcpController));
     }
 
     let bus_child = {

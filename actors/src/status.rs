@@ -56,6 +56,20 @@ pub struct Statuses {
     notify: Option<PhaseNotifier>,
 }
 
+/// `value` without the parts that change on their own as time passes.
+fn settled(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| *k != "counters" && !k.ends_with("InSecs"))
+                .map(|(k, v)| (k.clone(), settled(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(settled).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Now, as RFC 3339 with milliseconds (the events' clock).
 pub use routerd_contract::event::now_rfc3339;
 
@@ -154,6 +168,36 @@ impl Statuses {
         }
     }
 
+    /// Replaces a resource's observed fields and tells the resources that
+    /// read them when one of `watched` changed. Values that only count or
+    /// count down (`counters`, any `…InSecs`) are left out of the comparison:
+    /// a daemon's status is refreshed every few seconds, and readers of a
+    /// delegated prefix or a DNS server list must not reconcile for a tick.
+    /// Returns whether a watched field changed.
+    pub fn set_fields_watched(
+        &self,
+        id: &str,
+        fields: Map<String, Value>,
+        watched: &[String],
+    ) -> bool {
+        let changed = {
+            let Ok(mut map) = self.inner.write() else {
+                return false;
+            };
+            let status = map.entry(id.to_string()).or_default();
+            let changed = watched
+                .iter()
+                .any(|k| status.fields.get(k).map(settled) != fields.get(k).map(settled));
+            status.fields = fields;
+            status.updated = now_rfc3339();
+            changed
+        };
+        if changed {
+            self.changed(id);
+        }
+        changed
+    }
+
     /// A copy of one resource's status.
     pub fn get(&self, id: &str) -> Option<ResourceStatus> {
         self.inner.read().ok()?.get(id).cloned()
@@ -182,5 +226,46 @@ impl Statuses {
             value = value.get(part)?.clone();
         }
         Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[test]
+    fn watched_fields_notify_but_counters_and_countdowns_do_not() {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let statuses = Statuses::with_notifier({
+            let seen = seen.clone();
+            Arc::new(move |id: &str| seen.lock().expect("lock").push(id.to_string()))
+        });
+        let watched = vec!["prefix".to_string(), "information".to_string()];
+        let fields = |prefix: &str, refresh: u64, sent: u64| {
+            serde_json::json!({
+                "prefix": prefix,
+                "information": {"dnsServers": ["fd00::53"], "refreshInSecs": refresh},
+                "counters": {"sent": sent},
+            })
+            .as_object()
+            .cloned()
+            .expect("object")
+        };
+        let id = "DHCPv6PrefixDelegation/wan-pd";
+        assert!(statuses.set_fields_watched(id, fields("2001:db8::/56", 600, 1), &watched));
+        // Time passing and packets counted: nobody is woken.
+        assert!(!statuses.set_fields_watched(id, fields("2001:db8::/56", 590, 7), &watched));
+        // A new prefix: readers are told.
+        assert!(statuses.set_fields_watched(id, fields("2001:db8:1::/56", 590, 7), &watched));
+        assert_eq!(seen.lock().expect("lock").len(), 2);
+        assert_eq!(
+            statuses.field(
+                &"DHCPv6PrefixDelegation/wan-pd".parse().expect("ref"),
+                "prefix"
+            ),
+            Some("2001:db8:1::/56".into())
+        );
     }
 }

@@ -154,12 +154,12 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
         let name = format!("{PREFIX}{}", r.name);
         wanted.insert(
             name.clone(),
-            DaemonSpec {
+            DaemonSpec::new(
                 name,
-                program: "routerd-healthcheck".into(),
-                resource: Some(id),
-                config: probe_spec(config, &r.name, spec),
-            },
+                "routerd-healthcheck",
+                Some(id),
+                probe_spec(config, &r.name, spec),
+            ),
         );
     }
     sync_daemons(runtime, PREFIX, wanted, &held).await

@@ -11,8 +11,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 use routerd_config::kinds::{
-    IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
-    Interface, RouteSpec, StaticAddress,
+    DHCPv4Client, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6DelegatedAddress, IPv6Route,
+    IPv6StaticAddress, IPv6StaticRoute, Interface, RouteSpec, StaticAddress,
 };
 use routerd_config::{Config, Resource};
 use routerd_contract::{Event, NewEvent};
@@ -23,6 +23,16 @@ use crate::controller::{Cause, Controller};
 use crate::gate::ConfigLookup;
 use crate::reconcile::{Family, Scope, desired, ifname_of, interface_fields, select};
 use crate::runtime::{Generation, Runtime};
+
+/// Status fields computed from other resources' status (see `crate::derived`).
+const DERIVED_FIELDS: &[&str] = &[
+    "address",
+    "cidr",
+    "prefix",
+    "delegatedPrefix",
+    "preferredUntilUnixMs",
+    "validUntilUnixMs",
+];
 
 /// How often sysctls are re-read to catch changes made behind routerd's back.
 pub const SYSCTL_RESYNC: std::time::Duration = std::time::Duration::from_secs(10);
@@ -56,6 +66,9 @@ impl KernelController {
         }
         if let Some(s) = r.spec_as::<IPv6StaticAddress>() {
             return ifname_of(config, s.interface());
+        }
+        if let Some(s) = r.spec_as::<IPv6DelegatedAddress>() {
+            return ifname_of(config, &s.interface);
         }
         if let Some(s) = r.spec_as::<IPv4StaticRoute>() {
             return ifname_of(config, &s.interface);
@@ -178,19 +191,42 @@ impl KernelController {
         scope
     }
 
-    /// Resources of the family whose gates or `*From` mention `target`.
+    /// Resources of the family whose gates or `*From` mention `target`, and
+    /// the intents derived from it when it is a DHCP client.
     fn gated_on(&self, config: &Config, target: &str) -> Scope {
         let needle = Value::String(target.to_string());
         let prefix = format!("{target}.");
-        self.scope_of(
+        let delegation = target.strip_prefix("DHCPv6PrefixDelegation/");
+        let mut scope = self.scope_of(
             config,
             self.resources(config).filter(|r| {
                 let spec = r.spec.to_json();
-                ["when", "dependsOn", "deviceFrom", "gatewayFrom"]
+                let gated = ["when", "dependsOn", "deviceFrom", "gatewayFrom"]
                     .iter()
-                    .any(|k| spec.get(*k).is_some_and(|v| mentions(v, &needle, &prefix)))
+                    .any(|k| spec.get(*k).is_some_and(|v| mentions(v, &needle, &prefix)));
+                let derived = delegation.is_some_and(|pd| {
+                    r.spec_as::<IPv6DelegatedAddress>()
+                        .is_some_and(|s| s.prefix_delegation == pd)
+                });
+                gated || derived
             }),
-        )
+        );
+        if let Some(name) = target.strip_prefix("DHCPv4Client/")
+            && let Some(spec) = config.spec_of::<DHCPv4Client>(name)
+        {
+            match self.family {
+                // The lease's address, and whatever routerd holds on its link.
+                Family::Addresses => scope.merge(Scope::Some {
+                    resources: BTreeSet::from([target.to_string()]),
+                    ifnames: ifname_of(config, &spec.interface).into_iter().collect(),
+                    destinations: BTreeSet::new(),
+                }),
+                // Its routes' destinations come and go with the lease.
+                Family::Routes => scope.merge(Scope::All),
+                _ => {}
+            }
+        }
+        scope
     }
 }
 
@@ -356,8 +392,20 @@ impl KernelController {
             } else {
                 ("Applied", None)
             };
-            let (phase, fields) = self.observe_fields(config, r, &observed_after, phase);
-            runtime.statuses.set_fields(&id, fields);
+            let (phase, mut fields) = self.observe_fields(config, r, &observed_after, phase);
+            if r.spec_as::<IPv6DelegatedAddress>().is_some() {
+                // Only what is derived now: a blocked one shows no address.
+                if let Some((_, derived)) = state.derived.iter().find(|(o, _)| *o == id) {
+                    fields.extend(derived.clone());
+                }
+                // Readers of a derived address (router advertisements,
+                // DS-Lite) must hear of a new one even when the phase stays
+                // Applied.
+                let watched: Vec<String> = DERIVED_FIELDS.iter().map(|k| k.to_string()).collect();
+                runtime.statuses.set_fields_watched(&id, fields, &watched);
+            } else {
+                runtime.statuses.set_fields(&id, fields);
+            }
             if let Some(t) = runtime
                 .statuses
                 .set_phase(&id, phase, "Reconciled", message.clone())

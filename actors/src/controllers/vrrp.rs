@@ -208,12 +208,12 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     for g in groups(&generation.config, &runtime.statuses, fenced) {
         wanted.insert(
             g.daemon.clone(),
-            DaemonSpec {
-                name: g.daemon.clone(),
-                program: "routerd-vrrp".into(),
-                resource: Some(g.resource.clone()),
-                config: json!({ "name": node, "instances": [g.instance] }),
-            },
+            DaemonSpec::new(
+                g.daemon.clone(),
+                "routerd-vrrp",
+                Some(g.resource.clone()),
+                json!({ "name": node, "instances": [g.instance] }),
+            ),
         );
     }
     sync_daemons(runtime, PREFIX, wanted, &BTreeSet::new()).await

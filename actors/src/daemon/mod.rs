@@ -65,6 +65,37 @@ pub struct DaemonSpec {
     pub resource: Option<String>,
     /// The daemon's config file content.
     pub config: Value,
+    /// Status fields whose change, not only a phase change, tells the
+    /// resources that read them (a delegated prefix, learned DNS servers).
+    pub watched: Vec<String>,
+    /// Further resources the daemon serves, each with its own status.
+    pub sub_resources: Vec<SubResource>,
+}
+
+impl DaemonSpec {
+    /// A daemon serving (at most) one resource, with no watched fields.
+    pub fn new(name: String, program: &str, resource: Option<String>, config: Value) -> Self {
+        DaemonSpec {
+            name,
+            program: program.into(),
+            resource,
+            config,
+            watched: Vec::new(),
+            sub_resources: Vec::new(),
+        }
+    }
+}
+
+/// A resource whose status is one part of a daemon's status: the object
+/// under `key`, whose `phase` is the resource's phase. One DHCPv6 client
+/// serves both the prefix delegation and the information of a link, for
+/// example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubResource {
+    /// `Kind/name`.
+    pub resource: String,
+    /// The key of its part in the daemon's status.
+    pub key: String,
 }
 
 /// The current spec, shared with the supervisor's start closure so that a
@@ -503,7 +534,12 @@ fn exited(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, pid: u32, how: 
         let _ = std::fs::remove_file(state.dir.join("pid"));
         // Nothing probes any more: the last phase would be stale, and
         // resources gated on it must not act on it.
-        if let Some(resource) = &state.resource {
+        let subs = state.spec().map(|s| s.sub_resources).unwrap_or_default();
+        for resource in state
+            .resource
+            .iter()
+            .chain(subs.iter().map(|s| &s.resource))
+        {
             state.runtime.statuses.set_phase(
                 resource,
                 "Stopped",
@@ -562,6 +598,9 @@ fn update(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, spec: DaemonSpe
         return;
     }
     let config = spec.config.clone();
+    // The resource served can change with the config (a link's DHCPv6
+    // client that gains or loses its prefix delegation).
+    state.resource = spec.resource.clone();
     if let Ok(mut current) = state.spec.lock() {
         *current = spec;
     }
@@ -693,7 +732,9 @@ async fn adopt(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, pid: u32) 
 
 /// Fetches the daemon's status in a task; it arrives as [`DaemonMsg::Status`].
 fn refresh_status(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState) {
-    if state.resource.is_none()
+    let serves =
+        state.resource.is_some() || state.spec().is_some_and(|s| !s.sub_resources.is_empty());
+    if !serves
         || state
             .status_probe
             .as_ref()
@@ -715,9 +756,7 @@ fn refresh_status(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState) {
 
 /// Copies the daemon's status into its resource's status.
 fn apply_status(state: &mut DaemonState, envelope: StatusEnvelope) {
-    let Some(resource) = state.resource.clone() else {
-        return;
-    };
+    let resource = state.resource.clone();
     let mut fields = match envelope.status {
         Value::Object(map) => map,
         other => {
@@ -726,15 +765,13 @@ fn apply_status(state: &mut DaemonState, envelope: StatusEnvelope) {
             map
         }
     };
-    fields.insert(
-        "daemon".into(),
-        serde_json::json!({
-            "name": state.name,
-            "pid": envelope.pid,
-            "restarts": state.restarts,
-            "startedAt": envelope.started_at,
-        }),
-    );
+    let daemon = serde_json::json!({
+        "name": state.name,
+        "pid": envelope.pid,
+        "restarts": state.restarts,
+        "startedAt": envelope.started_at,
+    });
+    fields.insert("daemon".into(), daemon.clone());
     // Phase and last transition are the daemon's own account.
     fields.remove("phase");
     let transition = fields.remove("lastTransition").and_then(|t| {
@@ -745,11 +782,29 @@ fn apply_status(state: &mut DaemonState, envelope: StatusEnvelope) {
             reason: t.get("reason")?.as_str()?.to_string(),
         })
     });
-    state.runtime.statuses.set_fields(&resource, fields);
-    state
-        .runtime
-        .statuses
-        .set_reported_phase(&resource, &envelope.phase, transition);
+    let (watched, subs) = state
+        .spec()
+        .map(|s| (s.watched, s.sub_resources))
+        .unwrap_or_default();
+    let statuses = &state.runtime.statuses;
+    for sub in &subs {
+        let Some(Value::Object(part)) = fields.get(&sub.key) else {
+            continue;
+        };
+        let mut part = part.clone();
+        let phase = part
+            .remove("phase")
+            .and_then(|p| p.as_str().map(str::to_string))
+            .unwrap_or_default();
+        part.insert("daemon".into(), daemon.clone());
+        let keys: Vec<String> = part.keys().cloned().collect();
+        statuses.set_fields_watched(&sub.resource, part, &keys);
+        statuses.set_reported_phase(&sub.resource, &phase, None);
+    }
+    if let Some(resource) = &resource {
+        statuses.set_fields_watched(resource, fields, &watched);
+        statuses.set_reported_phase(resource, &envelope.phase, transition);
+    }
 }
 
 /// Follows the daemon's events onto the bus, resuming after the last one

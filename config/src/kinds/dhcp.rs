@@ -172,18 +172,17 @@ impl Kind for DHCPv6PrefixDelegation {
     }
 
     fn check_all(items: &[(&Resource, &DHCPv6PrefixDelegationSpec)], c: &mut SetChecker<'_>) {
-        // One client per interface: two would fight over UDP port 546 and
-        // over the server's one binding for our DUID and IAID.
+        // One client per interface: two would fight over UDP port 546.
         for (i, (r, spec)) in items.iter().enumerate() {
             if let Some((other, _)) = items[..i]
                 .iter()
-                .find(|(_, o)| o.interface == spec.interface && o.iaid == spec.iaid)
+                .find(|(_, o)| o.interface == spec.interface)
             {
                 c.error(
                     r,
                     "spec.interface",
                     format!(
-                        "interface `{}` already has a prefix delegation, {}; give this one its own iaid to ask for a second IA_PD",
+                        "interface `{}` already has a prefix delegation, {}",
                         spec.interface,
                         other.id()
                     ),
