@@ -65,7 +65,12 @@ impl Forwarding {
     ) -> Result<Self, DnsError> {
         if options.query_timeout.is_zero() {
             return Err(DnsError::InvalidOptions(
-                "queryTimeout must be greater than zero".to_string(),
+                "query_timeout must be greater than zero".to_string(),
+            ));
+        }
+        if options.bootstrap_port == 0 {
+            return Err(DnsError::InvalidOptions(
+                "bootstrap_port must not be 0".to_string(),
             ));
         }
         let (up_plans, fwd_plans) = validate::plans(upstreams, forwarders)?;
@@ -78,7 +83,7 @@ impl Forwarding {
                 .iter()
                 .filter(|f| f.upstreams.contains(&index))
                 .find_map(|f| f.health.as_ref());
-            built.push(Upstream::new(plan, options.query_timeout, health));
+            built.push(Upstream::new(plan, &options, health));
         }
 
         Ok(Self {

@@ -39,6 +39,7 @@
 
 mod answer;
 mod cache;
+mod cause;
 mod domain;
 mod error;
 mod forwarding;

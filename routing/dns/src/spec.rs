@@ -126,6 +126,9 @@ pub struct ForwardingOptions {
     pub max_ttl: Duration,
     /// Longest time NXDOMAIN/NODATA is cached (from the SOA's negative TTL).
     pub max_negative_ttl: Duration,
+    /// The port bootstrap servers are asked on: 53. `bootstrap` lists bare
+    /// addresses, so another port is only for tests and unusual networks.
+    pub bootstrap_port: u16,
 }
 
 impl Default for ForwardingOptions {
@@ -135,6 +138,7 @@ impl Default for ForwardingOptions {
             cache_entries: 512,
             max_ttl: Duration::from_secs(86_400),
             max_negative_ttl: Duration::from_secs(900),
+            bootstrap_port: 53,
         }
     }
 }

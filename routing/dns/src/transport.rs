@@ -17,6 +17,9 @@ use hickory_resolver::net::runtime::iocompat::AsyncIoTokioAsStd;
 use hickory_resolver::net::runtime::{RuntimeProvider, TokioHandle, TokioTime};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
+use crate::cause::ConnectCause;
+use crate::error::UpstreamError;
+
 /// hickory's runtime, with sockets optionally bound to a device.
 #[derive(Clone)]
 pub(crate) struct BoundRuntime {
@@ -27,14 +30,21 @@ pub(crate) struct BoundRuntime {
     /// TCP connect timeout when hickory gives none (its own default is 5 s,
     /// longer than a whole query should take).
     connect_timeout: Duration,
+    /// Where socket failures are recorded (hickory hides them).
+    cause: Arc<ConnectCause>,
 }
 
 impl BoundRuntime {
-    pub(crate) fn new(device: Option<&str>, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        device: Option<&str>,
+        connect_timeout: Duration,
+        cause: Arc<ConnectCause>,
+    ) -> Self {
         Self {
             handle: TokioHandle::default(),
             device: device.map(Arc::from),
             connect_timeout,
+            cause,
         }
     }
 }
@@ -57,23 +67,31 @@ impl RuntimeProvider for BoundRuntime {
     ) -> Pin<Box<dyn Send + Future<Output = io::Result<Self::Tcp>>>> {
         let device = self.device.clone();
         let timeout = timeout.unwrap_or(self.connect_timeout);
+        let cause = self.cause.clone();
         Box::pin(async move {
-            let socket = match server_addr {
-                SocketAddr::V4(_) => TcpSocket::new_v4(),
-                SocketAddr::V6(_) => TcpSocket::new_v6(),
-            }?;
-            bind_device_tcp(&socket, device.as_deref())?;
-            if let Some(bind_addr) = bind_addr {
-                socket.bind(bind_addr)?;
+            let result = async {
+                let socket = match server_addr {
+                    SocketAddr::V4(_) => TcpSocket::new_v4(),
+                    SocketAddr::V6(_) => TcpSocket::new_v6(),
+                }?;
+                bind_device_tcp(&socket, device.as_deref())?;
+                if let Some(bind_addr) = bind_addr {
+                    socket.bind(bind_addr)?;
+                }
+                socket.set_nodelay(true)?;
+                match tokio::time::timeout(timeout, socket.connect(server_addr)).await {
+                    Ok(stream) => stream.map(AsyncIoTokioAsStd),
+                    Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+                }
             }
-            socket.set_nodelay(true)?;
-            match tokio::time::timeout(timeout, socket.connect(server_addr)).await {
-                Ok(stream) => stream.map(AsyncIoTokioAsStd),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("TCP connect to {server_addr} timed out"),
-                )),
+            .await;
+            if let Err(e) = &result {
+                cause.record(match e.kind() {
+                    io::ErrorKind::TimedOut => UpstreamError::Timeout,
+                    _ => UpstreamError::Connect(format!("TCP to {server_addr}: {e}")),
+                });
             }
+            result
         })
     }
 
@@ -83,11 +101,18 @@ impl RuntimeProvider for BoundRuntime {
         _server_addr: SocketAddr,
     ) -> Pin<Box<dyn Send + Future<Output = io::Result<Self::Udp>>>> {
         let device = self.device.clone();
+        let cause = self.cause.clone();
         Box::pin(async move {
             let socket = UdpSocket::bind(local_addr).await?;
             // Binding to the device after the port is fine: nothing has been
             // sent yet, and SO_BINDTODEVICE applies to every later send.
-            bind_device_udp(&socket, device.as_deref())?;
+            if let Err(e) = bind_device_udp(&socket, device.as_deref()) {
+                let device = device.as_deref().unwrap_or_default();
+                cause.record(UpstreamError::Connect(format!(
+                    "binding to interface {device}: {e}"
+                )));
+                return Err(e);
+            }
             Ok(socket)
         })
     }

@@ -24,9 +24,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::answer::Reply;
+use crate::cause::ConnectCause;
 use crate::error::UpstreamError;
 use crate::health::{Health, Source, Thresholds, Transition};
-use crate::spec::{HealthSpec, Protocol};
+use crate::spec::{ForwardingOptions, HealthSpec, Protocol};
 use crate::status::UpstreamStatus;
 use crate::transport::BoundRuntime;
 use crate::validate::UpstreamPlan;
@@ -97,6 +98,7 @@ pub(crate) struct Upstream {
     path: Arc<str>,
     cx: Arc<PoolContext>,
     runtime: BoundRuntime,
+    cause: Arc<ConnectCause>,
     addresses: Addresses,
     /// The address that answered last; tried first.
     preferred: Mutex<Option<IpAddr>>,
@@ -110,9 +112,10 @@ impl Upstream {
     /// of the first forwarder that lists it (or none).
     pub(crate) fn new(
         plan: UpstreamPlan,
-        query_timeout: Duration,
+        options: &ForwardingOptions,
         health: Option<&HealthSpec>,
     ) -> Self {
+        let query_timeout = options.query_timeout;
         let mut opts = ResolverOpts::default();
         opts.timeout = query_timeout;
         // Failover is ours: one try per address, addresses in our order.
@@ -124,7 +127,11 @@ impl Upstream {
         opts.use_hosts_file = ResolveHosts::Never;
         opts.cache_size = 0;
         let cx = Arc::new(PoolContext::new(opts, TlsConfig { config: plan.tls }));
-        let runtime = BoundRuntime::new(plan.source_interface.as_deref(), query_timeout);
+        let runtime = BoundRuntime::new(
+            plan.source_interface.as_deref(),
+            query_timeout,
+            plan.cause.clone(),
+        );
 
         let thresholds = Thresholds {
             fail: health
@@ -153,6 +160,7 @@ impl Upstream {
             path: plan.path,
             cx,
             runtime,
+            cause: plan.cause,
             addresses: Addresses::Static(Vec::new()),
             preferred: Mutex::new(None),
             health: Mutex::new(Health::default()),
@@ -171,7 +179,7 @@ impl Upstream {
                 bootstrap: plan
                     .bootstrap
                     .iter()
-                    .map(|&ip| upstream.bootstrap_server(ip))
+                    .map(|&ip| upstream.bootstrap_server(ip, options.bootstrap_port))
                     .collect(),
                 refreshing: tokio::sync::Mutex::new(()),
                 resolved: Mutex::new(Resolved::default()),
@@ -198,9 +206,13 @@ impl Upstream {
         self.pool(ip, connections)
     }
 
-    /// A plain-DNS pool to a bootstrap server (port 53, UDP then TCP).
-    fn bootstrap_server(&self, ip: IpAddr) -> Server {
-        self.pool(ip, vec![ConnectionConfig::udp(), ConnectionConfig::tcp()])
+    /// A plain-DNS pool to a bootstrap server (UDP, TCP on truncation).
+    fn bootstrap_server(&self, ip: IpAddr, port: u16) -> Server {
+        let mut connections = vec![ConnectionConfig::udp(), ConnectionConfig::tcp()];
+        for c in &mut connections {
+            c.port = port;
+        }
+        self.pool(ip, connections)
     }
 
     fn pool(&self, ip: IpAddr, connections: Vec<ConnectionConfig>) -> Server {
@@ -262,7 +274,7 @@ impl Upstream {
         let mut last = UpstreamError::Connect("no addresses".to_string());
         for i in 0..servers.len() {
             let server = &servers[(first + i) % servers.len()];
-            match ask(&server.pool, query).await {
+            match ask(&server.pool, query, &self.cause).await {
                 Ok(reply) => {
                     *lock(&self.preferred) = Some(server.ip);
                     return Ok((reply, server.ip));
@@ -289,7 +301,7 @@ impl Upstream {
         if let Some(servers) = host.fresh(Instant::now()) {
             return Ok(servers);
         }
-        match resolve(&host.host, &host.bootstrap).await {
+        match resolve(&host.host, &host.bootstrap, &self.cause).await {
             Ok((ips, ttl)) => {
                 let mut resolved = lock(&host.resolved);
                 // Keep the pools (and their open connections) of addresses
@@ -367,10 +379,11 @@ impl HostAddresses {
 async fn resolve(
     host: &Name,
     bootstrap: &[Server],
+    cause: &ConnectCause,
 ) -> Result<(Vec<IpAddr>, Duration), UpstreamError> {
     let (v6, v4) = tokio::join!(
-        resolve_family(host, RecordType::AAAA, bootstrap),
-        resolve_family(host, RecordType::A, bootstrap)
+        resolve_family(host, RecordType::AAAA, bootstrap, cause),
+        resolve_family(host, RecordType::A, bootstrap, cause)
     );
     let mut ips = Vec::new();
     let mut ttl = None::<u32>;
@@ -400,11 +413,12 @@ async fn resolve_family(
     host: &Name,
     rtype: RecordType,
     bootstrap: &[Server],
+    cause: &ConnectCause,
 ) -> Result<(Vec<IpAddr>, u32), UpstreamError> {
     let query = Query::query(host.clone(), rtype);
     let mut last = UpstreamError::Connect("no bootstrap servers".to_string());
     for server in bootstrap {
-        match ask(&server.pool, &query).await {
+        match ask(&server.pool, &query, cause).await {
             Ok(Reply::Records { answers, .. }) => {
                 let records = answers.iter().filter(|r| r.record_type() == rtype);
                 let ttl = records.clone().map(|r| r.ttl).min().unwrap_or(0);
@@ -419,7 +433,9 @@ async fn resolve_family(
 
 /// One exchange with one address: hickory's result sorted into an answer
 /// (records, NXDOMAIN, NODATA) or a reason to fail over.
-async fn ask(pool: &Pool, query: &Query) -> Result<Reply, UpstreamError> {
+async fn ask(pool: &Pool, query: &Query, cause: &ConnectCause) -> Result<Reply, UpstreamError> {
+    // A cause left over from an earlier exchange must not explain this one.
+    cause.take();
     let response = pool
         .lookup(query.clone(), DnsRequestOptions::default())
         .first_answer()
@@ -443,6 +459,11 @@ async fn ask(pool: &Pool, query: &Query) -> Result<Reply, UpstreamError> {
             }),
             other => Err(rcode_error(other)),
         },
+        // hickory's placeholder for "could not connect": the socket layer or
+        // the certificate verifier knows why.
+        Err(e @ (NetError::NoConnections | NetError::Io(_))) => {
+            Err(cause.take().unwrap_or_else(|| classify(e)))
+        }
         Err(e) => Err(classify(e)),
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hickory_resolver::proto::rr::Name;
 use rustls::pki_types::ServerName;
 
+use crate::cause::ConnectCause;
 use crate::domain;
 use crate::error::{DnsError, ForwarderProblem, UpstreamProblem};
 use crate::spec::{DEFAULT_DOH_PATH, ForwarderSpec, HealthSpec, Protocol, UpstreamSpec};
@@ -34,6 +35,9 @@ pub(crate) struct UpstreamPlan {
     /// TLS client configuration; hickory wants one even for plain DNS,
     /// which gets one without roots.
     pub(crate) tls: rustls::ClientConfig,
+    /// Where the socket layer and the certificate verifier record why a
+    /// connection failed.
+    pub(crate) cause: Arc<ConnectCause>,
 }
 
 /// A validated forwarder; upstreams are indices into the upstream list.
@@ -141,6 +145,7 @@ fn upstream(spec: &UpstreamSpec) -> Result<UpstreamPlan, UpstreamProblem> {
     }
 
     let mut server_name = None;
+    let cause = Arc::new(ConnectCause::default());
     let tls;
     if spec.protocol.is_encrypted() {
         let name = match (spec.tls_name.as_deref().map(str::trim), &host) {
@@ -156,7 +161,7 @@ fn upstream(spec: &UpstreamSpec) -> Result<UpstreamPlan, UpstreamProblem> {
             return Err(UpstreamProblem::InvalidTlsName { name });
         }
         server_name = Some(Arc::from(name));
-        tls = crate::tls::client_config(spec.ca_pem.as_deref())
+        tls = crate::tls::client_config(spec.ca_pem.as_deref(), cause.clone())
             .map_err(|reason| UpstreamProblem::InvalidCa { reason })?;
     } else {
         tls = crate::tls::unused_config().map_err(|reason| UpstreamProblem::Tls { reason })?;
@@ -198,6 +203,7 @@ fn upstream(spec: &UpstreamSpec) -> Result<UpstreamPlan, UpstreamProblem> {
         path: Arc::from(path),
         source_interface: spec.source_interface.clone(),
         tls,
+        cause,
     })
 }
 
