@@ -300,7 +300,11 @@ fn hostile_solicitations_and_adverts_never_panic_and_what_passes_is_sound() {
         let len = (rng.next() % 96) as usize;
         let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         if rng.next().is_multiple_of(2) && !b.is_empty() {
-            b[0] = if rng.next().is_multiple_of(2) { 133 } else { 134 };
+            b[0] = if rng.next().is_multiple_of(2) {
+                133
+            } else {
+                134
+            };
             if b.len() > 1 {
                 b[1] = 0;
             }
