@@ -6,7 +6,9 @@
 //! verify would reach the status as the same vague message. The two layers we
 //! own see the real cause first: our socket provider ([`crate::transport`])
 //! and our certificate verifier ([`crate::tls`]). They record it here, per
-//! upstream, and the exchange that failed picks it up.
+//! upstream, and the exchange that failed picks it up. Two lookups failing
+//! on the same upstream at the same moment may swap their causes; both are
+//! that upstream's failures, so the status stays true.
 
 use std::sync::{Mutex, PoisonError};
 

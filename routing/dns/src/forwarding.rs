@@ -331,3 +331,22 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integrator shares one `Forwarding` between tasks and spawns its
+    /// futures on a multi-threaded runtime.
+    #[test]
+    fn forwarding_and_its_futures_are_send() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Forwarding>();
+        let fwd = Forwarding::new(&[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        send(&fwd.lookup("a.example", RecordType::A));
+        send(&fwd.lookup_ip("a.example"));
+        send(&fwd.probe_upstreams());
+        send(&fwd.run_health_checks());
+    }
+}

@@ -29,11 +29,37 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # From the config kinds
+//!
+//! One [`UpstreamSpec`] per `DNSUpstream`: `protocol`, `port`, `path`,
+//! `tlsName`, `sourceInterface` map one to one; `address` goes to
+//! `addresses` when it parses as an IP and to `host` otherwise; `addressFrom`
+//! and `bootstrapFrom` are read from the other resources' status by the
+//! integrator and appended to `addresses` and `bootstrap` as plain IPs.
+//! One [`ForwarderSpec`] per `DNSForwarder`: `match` → `domains`,
+//! `upstreams` as written (`DNSUpstream/<name>`), `healthcheck` →
+//! [`HealthSpec`] with its durations parsed. `resolver`, `zoneRefs` and
+//! `dnssecValidate` belong to the LAN-facing resolver and are not used here.
+//! Rebuild the [`Forwarding`] when the specs or a resolved address change;
+//! building is cheap and opens no sockets.
+//!
+//! # Not here
+//!
+//! - DNSSEC validation: answers are passed on as the upstream gave them, the
+//!   AD bit is neither requested nor checked.
+//! - Local zones (`zoneRefs`): a forwarder without upstreams answers
+//!   [`DnsError::NoUpstreams`].
+//! - IPv6 link-local upstream addresses (no scope id in an `IpAddr`), DNS over
+//!   QUIC and HTTP/3.
+//! - SNI for DoT: hickory switches it off (RFC 7858 servers do not need it);
+//!   the certificate is still verified against `tlsName`. DoH sends SNI.
+//!
 //! Layout: `spec` (inputs), `validate` (spec checks), `domain` (names and
 //! suffix matching), `upstream` (hickory pools, bootstrap, failover between
 //! addresses), `forwarding` (forwarder choice, failover between upstreams,
 //! probes), `health` and `cache` (pure state), `answer`, `status`, `error`,
-//! `tls` and `transport` (rustls roots, `SO_BINDTODEVICE` sockets).
+//! `tls`, `transport` and `cause` (rustls roots, `SO_BINDTODEVICE` sockets,
+//! the real reason a connection failed).
 
 #![warn(missing_docs)]
 
