@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use common::{Lab, SETTLE, runtime};
 use routerd_lab::{require_command, wait_until};
+use routerd_lan::StopMode;
 use routerd_lan::dhcpv6_server::{ServerStats, StatelessConfig, run_dhcpv6_server};
+use routerd_lan::ra::{AdvertisedPrefix, RaConfig, RaStats, run_ra};
 use tokio::sync::{oneshot, watch};
 
 /// Files dhcpcd could leave on the machine, to prove it did not.
@@ -171,5 +173,118 @@ fn dhcpcd_gets_dns_domains_sntp_and_refresh_time_from_an_information_request() {
     assert!(s.replies >= 1, "{s:?}");
     assert_eq!(s.malformed, 0, "{s:?}");
     assert_eq!(s.send_errors, 0, "{s:?}");
+    assert_eq!(dhcpcd_files(), before, "dhcpcd left files behind");
+}
+
+#[test]
+fn dhcpcd_follows_our_ra_o_flag_to_an_information_request() {
+    let dhcpcd = require_command("dhcpcd");
+    let ifname = format!("do{}", std::process::id() % 1_000_000);
+    let lab = Lab::new("dhcp6-oflag", &ifname);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("dhcpcd.conf");
+    // No noipv6rs and no --inform6: dhcpcd solicits an RA and acts on its
+    // O flag by itself.
+    std::fs::write(
+        &conf,
+        "# routerd lab: RA, then what its flags say; no system hooks\n\
+         ipv6only\nnohook resolv.conf\n\
+         duid 00:03:00:01:02:00:00:00:00:98\n\
+         option dhcp6_name_servers, dhcp6_domain_search\n",
+    )
+    .expect("dhcpcd config");
+    let script = hook(dir.path());
+    let before = dhcpcd_files();
+    let ra = RaConfig {
+        other: true,
+        router_lifetime: Duration::from_secs(1800),
+        prefixes: vec![AdvertisedPrefix::new(
+            "fd00:99:1::/64".parse().expect("prefix"),
+        )],
+        ..RaConfig::default()
+    };
+    let server_cfg = StatelessConfig {
+        server_duid: vec![0, 3, 0, 1, 2, 0, 0, 0, 0, 0x53],
+        dns_servers: vec!["fd00:99:1::53".parse().expect("ip")],
+        domains: vec!["lab.example".into()],
+        ..StatelessConfig::default()
+    };
+    let (_ra_tx, ra_rx) = watch::channel(ra);
+    let (_srv_tx, srv_rx) = watch::channel(server_cfg);
+    let (stop, stopped) = watch::channel(false);
+    let ra_stats = Arc::new(RaStats::default());
+    let stats = Arc::new(ServerStats::default());
+    let env = std::thread::scope(|scope| {
+        let (st, rst) = (stats.clone(), ra_stats.clone());
+        let router = &lab.router;
+        let routerd = scope.spawn(move || {
+            router.in_netns(move || {
+                let until = |mut rx: watch::Receiver<bool>| async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                runtime().block_on(async {
+                    let ra = run_ra(
+                        "lan0".into(),
+                        ra_rx,
+                        {
+                            let u = until(stopped.clone());
+                            async move {
+                                u.await;
+                                StopMode::Silent
+                            }
+                        },
+                        rst,
+                    );
+                    let dhcp = run_dhcpv6_server("lan0".into(), srv_rx, until(stopped.clone()), st);
+                    tokio::try_join!(ra, dhcp)
+                })
+            })
+        });
+        let client = lab.host.spawn(
+            &[
+                dhcpcd.to_str().expect("utf-8"),
+                "--config",
+                conf.to_str().expect("utf-8"),
+                "--script",
+                &script,
+                "--test",
+                "--nobackground",
+                "--timeout",
+                "60",
+                &ifname,
+            ],
+            &[],
+        );
+        let env = wait_until("dhcpcd's report of DHCPv6 options", SETTLE * 2, || {
+            std::fs::read_to_string(dir.path().join("env-TEST"))
+                .ok()
+                .filter(|e| e.contains("new_dhcp6_name_servers="))
+        });
+        client.wait_exit(SETTLE);
+        println!(
+            "dhcpcd stdout:\n{}\nstderr:\n{}",
+            client.stdout(),
+            client.stderr()
+        );
+        let _ = stop.send(true);
+        routerd
+            .join()
+            .expect("the routerd thread does not panic")
+            .expect("both loops end cleanly");
+        env
+    });
+    println!("{env}");
+    assert_eq!(
+        var(&env, "new_dhcp6_name_servers"),
+        Some("fd00:99:1::53"),
+        "{env}"
+    );
+    assert_eq!(
+        var(&env, "new_dhcp6_domain_search"),
+        Some("lab.example"),
+        "{env}"
+    );
+    assert!(ra_stats.snapshot().solicited_sent + ra_stats.snapshot().unsolicited_sent >= 1);
+    assert!(stats.snapshot().replies >= 1);
     assert_eq!(dhcpcd_files(), before, "dhcpcd left files behind");
 }

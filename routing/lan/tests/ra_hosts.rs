@@ -249,6 +249,32 @@ fn rdisc6_solicits_and_reads_everything_we_advertise() {
             let s = stats.snapshot();
             (s.solicitations_bad_hop_limit == 1 && s.solicitations_malformed == 2).then_some(())
         });
+
+        // Another router on the link saying M=0 where we say M=1 is noticed
+        // (RFC 4861 §6.2.7); one with hop limit 64 is not taken for an RA.
+        lab.host.in_netns(|| {
+            use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+            let s =
+                Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).expect("raw socket");
+            s.bind_device(Some(b"eth0")).expect("bind to eth0");
+            let ifindex = ifindex("eth0");
+            s.set_multicast_if_v6(ifindex).expect("multicast if");
+            let to = SockAddr::from(std::net::SocketAddrV6::new(
+                "ff02::1".parse().expect("ip"),
+                0,
+                0,
+                ifindex,
+            ));
+            let other = [134u8, 0, 0, 0, 64, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            s.set_multicast_hops_v6(64).expect("hops");
+            s.send_to(&other, &to).expect("send");
+            s.set_multicast_hops_v6(255).expect("hops");
+            s.send_to(&other, &to).expect("send");
+        });
+        wait_until("the other router's RA noticed", SETTLE, || {
+            let s = stats.snapshot();
+            (s.foreign_adverts == 1 && s.inconsistent_adverts == 1).then_some(())
+        });
         let _ = stop.send(StopMode::Silent);
         sender
             .join()

@@ -27,7 +27,7 @@ use crate::StopMode;
 use crate::error::{LanError, fatal, link_gone};
 use crate::jitter::OsJitter;
 use crate::link::{if_index, link_local, mac_of, valid_ifname};
-use crate::sockio::{Datagram, recv_msg, set_icmp6_filter, set_recv_pktinfo};
+use crate::sockio::{Datagram, recv_msg, set_icmp6_filter};
 
 /// All-nodes: where every RA goes (answers too, RFC 4861 §6.2.6).
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
@@ -93,7 +93,6 @@ impl RaLink {
             .map_err(io("IPV6_MULTICAST_ALL"))?;
         s.set_recv_hoplimit_v6(true)
             .map_err(io("IPV6_RECVHOPLIMIT"))?;
-        set_recv_pktinfo(&s).map_err(io("IPV6_RECVPKTINFO"))?;
         set_icmp6_filter(&s, &[ROUTER_SOLICITATION, ROUTER_ADVERTISEMENT])
             .map_err(io("ICMP6_FILTER"))?;
         s.set_multicast_if_v6(ifindex)

@@ -27,9 +27,11 @@ pub struct RaStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RaStatsSnapshot {
-    /// Scheduled multicast RAs built (periodic, initial and after changes).
+    /// Scheduled multicast RAs handed to the socket (periodic, initial and
+    /// after changes); any that failed are also in `send_errors`.
     pub unsolicited_sent: u64,
-    /// RAs built to answer Router Solicitations (sent multicast, §6.2.6).
+    /// RAs handed to the socket to answer Router Solicitations (sent
+    /// multicast, RFC 4861 §6.2.6).
     pub solicited_sent: u64,
     /// Final RAs with router lifetime 0 put on the wire (§6.2.5).
     pub final_sent: u64,
