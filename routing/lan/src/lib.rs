@@ -8,6 +8,36 @@
 //! - [`dhcpv6_server`]: the stateless DHCPv6 server (RFC 8415 §18.3.6):
 //!   DNS servers, search domains, SNTP servers and a refresh time.
 //! - [`StopMode`] and [`LanError`]: shared by both edges.
+//!
+//! # Driving them (for the controller)
+//!
+//! Per LAN interface, spawn [`ra::run_ra`] and/or
+//! [`dhcpv6_server::run_dhcpv6_server`] on the runtime, in routerd's network
+//! namespace, each with a `tokio::sync::watch` channel of its configuration,
+//! a stop future and an `Arc` of its stats:
+//!
+//! - Push a new [`ra::RaConfig`] whenever prefixes, leases, DNS or flags
+//!   change (`send_replace`). A prefix that disappears is announced with
+//!   lifetimes 0 in the next three RAs, sent promptly; renumbering is
+//!   "old prefix out, new prefix in" in one update. Give each delegated
+//!   prefix its lease deadlines ([`ra::AdvertisedPrefix::with_lease`]):
+//!   advertised lifetimes never reach past them (RFC 9096), and pushing a
+//!   renewed lease refreshes hosts with one prompt RA. Without upstream
+//!   IPv6, advertise no delegated prefix and router lifetime 0.
+//! - Resolve the stop future with [`StopMode::Final`] only when the
+//!   interface stops being served (its resource removed): hosts get router
+//!   lifetime 0 and every prefix deprecated. Use [`StopMode::Silent`] when
+//!   routerd itself restarts, so hosts keep what they were told.
+//! - Read [`ra::RaStats::snapshot`] and [`dhcpv6_server::ServerStats::snapshot`]
+//!   for the resource status (both serialise to camelCase JSON).
+//! - An invalid update is refused (logged, counted in `configsRejected`)
+//!   and the previous configuration stays; an invalid first configuration
+//!   is an error.
+//!
+//! The interface needs a link-local address (RAs are sent from it) and
+//! should not itself accept RAs (`accept_ra=0`, or `forwarding=1` with
+//! `accept_ra` below 2). The process needs CAP_NET_RAW (RA) and
+//! CAP_NET_BIND_SERVICE (port 547).
 
 #![warn(missing_docs)]
 

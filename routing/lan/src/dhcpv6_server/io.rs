@@ -1,7 +1,7 @@
 //! The stateless DHCPv6 server on UDP port 547 of one interface: the loop
 //! a controller spawns, one per served interface.
 //!
-//! The socket listens on [::]:547 bound to the interface (SO_BINDTODEVICE,
+//! The socket listens on `[::]:547` bound to the interface (SO_BINDTODEVICE,
 //! so one server per interface can share the port) and joins
 //! All_DHCP_Relay_Agents_and_Servers there; IPV6_PKTINFO tells multicast
 //! from unicast (RFC 8415 §16). Answers go to the client's address, port

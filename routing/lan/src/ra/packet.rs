@@ -539,7 +539,8 @@ fn encode_option(o: &NdOption, b: &mut Vec<u8>) -> Result<(), PacketError> {
 }
 
 /// Checks a domain name for a DNS search list and returns it in lower case
-/// without the final dot (see [`crate::dns_name`]).
+/// without the final dot: labels of 1 to 63 letters, digits, hyphens or
+/// underscores, at most 253 characters.
 pub fn normalize_domain(name: &str) -> Result<String, PacketError> {
     dns_name::normalize(name).ok_or_else(|| PacketError::BadDomain(name.to_string()))
 }
