@@ -74,7 +74,7 @@ fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
         }
         obj.insert(
             "rapidCommit".into(),
-            pd.rapid_commit.unwrap_or(false).into(),
+            pd.rapid_commit.unwrap_or(true).into(),
         );
         obj.insert(
             "releaseOnStop".into(),
@@ -334,7 +334,7 @@ spec:
             v,
             json!({
                 "name": "wan-pd", "interface": "wan0", "delegate": true, "information": true,
-                "prefixHint": 60, "rapidCommit": false, "releaseOnStop": true,
+                "prefixHint": 60, "rapidCommit": true, "releaseOnStop": true,
                 "solicitMaxDelayMs": 100, "duid": "00030001525400000001",
             })
         );

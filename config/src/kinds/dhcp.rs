@@ -67,7 +67,10 @@ pub struct DHCPv6PrefixDelegationSpec {
     /// A fixed IAID; by default derived once and kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iaid: Option<u32>,
-    /// Ask for Rapid Commit (a two-message exchange when the server allows it).
+    /// Ask for Rapid Commit (default true): a two-message exchange where
+    /// the server allows it, the usual four where it does not. Like
+    /// systemd-networkd's default; without it RFC 8415 makes the client
+    /// collect Advertises for a whole second before it may Request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rapid_commit: Option<bool>,
     /// Send Release when the resource is removed (default true).
