@@ -1,6 +1,22 @@
 //! The status detail routerd reads (by field name) into the resource's
 //! status, and the events' attributes. One shape whether or not a lease is
 //! held: fields without a value are `null` (or empty arrays).
+//!
+//! | field | value |
+//! |---|---|
+//! | `interface` | the configured interface |
+//! | `address` | `yiaddr/prefix` from the subnet mask (classful without one) |
+//! | `gateway` | the first router of option 3 (RFC 3442's precedence of option 121 is the reader's) |
+//! | `routers`, `dnsServers` | options 3 and 6, as strings |
+//! | `domain`, `mtu` | options 15 and 26 |
+//! | `routes` | option 121 as `[{"destination": "10.0.0.0/8", "gateway": "192.0.2.1"}]`; gateway `0.0.0.0` is on-link |
+//! | `serverId` | option 54 of the server holding the lease |
+//! | `leaseSecs` | option 51 as sent (4294967295: infinite) |
+//! | `t1Secs`, `t2Secs` | T1/T2 in use, after repairs (`null`: infinite lease) |
+//! | `renewInSecs`, `rebindInSecs`, `expiresInSecs` | time left until T1, T2, the end (0 once passed) |
+//! | `counters` | `sent`, `accepted`, `ignored`, `malformed`, `naks`, `repaired`, `sendErrors` |
+//!
+//! In `Rebooting` the fields show the stored lease being confirmed.
 
 use std::time::Instant;
 
