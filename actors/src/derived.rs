@@ -16,9 +16,10 @@ use serde_json::{Map, Value};
 use crate::gate::{Closed, Lookup};
 
 /// Phases in which a DHCP lease may be used: it is held, or being renewed
-/// or rebound while still valid. Anything else (Soliciting, Expired,
+/// or rebound while still valid, or (DHCPv4 INIT-REBOOT after a restart)
+/// being confirmed while still valid. Anything else (Soliciting, Expired,
 /// Init...) means the address must go: honest LAN advertisement starts here.
-pub const LEASE_USABLE: &[&str] = &["Bound", "Renewing", "Rebinding"];
+pub const LEASE_USABLE: &[&str] = &["Bound", "Renewing", "Rebinding", "Rebooting"];
 
 fn definite(reason: String) -> Closed {
     Closed {

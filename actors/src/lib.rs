@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod root;
 pub mod runtime;
 pub mod sdnotify;
+pub mod services;
 pub mod slot;
 pub mod status;
 pub mod store;

@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use routerd_config::Config;
 use routerd_config::kinds::{
-    DHCPv4Client, IPv4Route, IPv4StaticAddress, IPv4StaticRoute, IPv6DelegatedAddress, IPv6Route,
-    IPv6StaticAddress, IPv6StaticRoute, Interface, RouteSpec, RouteType, StaticAddress, Sysctl,
-    SysctlCompare,
+    DHCPv4Client, DSLiteTunnel, IPv4Route, IPv4StaticAddress, IPv4StaticRoute,
+    IPv6DelegatedAddress, IPv6Route, IPv6StaticAddress, IPv6StaticRoute, Interface, RouteSpec,
+    RouteType, StaticAddress, Sysctl, SysctlCompare,
 };
 use routerd_config::types::ResourceRef;
 use routerd_kernel::{
@@ -341,6 +341,45 @@ fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState)
             }
             Err(gate) if gate.unknown => out.held_links.push(ifname),
             Err(_) => {}
+        }
+    }
+    for (r, spec) in config.of_kind::<DSLiteTunnel>() {
+        let tunnel = ResourceRef {
+            kind: "DSLiteTunnel".into(),
+            name: r.name.clone(),
+        };
+        // The DS-Lite controller reports Up once the link is there with
+        // its AFTR and B4 address; only then do they become kernel state.
+        let up = lookup
+            .field(&tunnel, "phase")
+            .and_then(|p| p.as_str().map(str::to_string));
+        if up.as_deref() != Some("Up") {
+            continue;
+        }
+        let text = |f: &str| {
+            lookup
+                .field(&tunnel, f)
+                .and_then(|v| v.as_str().map(str::to_string))
+        };
+        if let (Some(local), Some(link)) = (text("localAddress"), text("localInterface"))
+            && let Ok(local) = local.parse::<std::net::Ipv6Addr>()
+        {
+            out.desired.addresses.push(AddressIntent::new(
+                &r.id(),
+                &link,
+                IpNet::V6(ipnet::Ipv6Net::from(local)),
+                false,
+            ));
+        }
+        if spec.default_route.unwrap_or(true) {
+            let mut route = RouteIntent::unicast(
+                &r.id(),
+                "0.0.0.0/0".parse().unwrap_or_default(),
+                None,
+                Some(spec.ifname(&r.name)),
+            );
+            route.metric = spec.route_metric;
+            out.desired.routes.push(route);
         }
     }
 }

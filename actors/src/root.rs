@@ -23,7 +23,10 @@ use tokio::sync::watch;
 use crate::api::ApiServer;
 use crate::bus::{Bus, EventBus};
 use crate::controller::{Controller, ControllerActor, ControllerArgs};
-use crate::controllers::{DhcpController, HealthCheckController, KernelController, VrrpController};
+use crate::controllers::{
+    DhcpController, DnsController, DsLiteController, HealthCheckController, KernelController,
+    LanController, VrrpController,
+};
 use crate::kernel_watch::KernelWatcher;
 use crate::reconcile::Family;
 use crate::runtime::{Generation, Runtime, ServeOptions, Shutdown};
@@ -238,6 +241,7 @@ pub async fn serve(
         started: SystemTime::now(),
         cluster: cluster_node.clone(),
         ownership: Slot::new(),
+        services: Default::default(),
     });
     let observer = observer(bus.clone());
 
@@ -261,6 +265,9 @@ pub async fn serve(
         controllers.push(controller_child(rt.clone(), HealthCheckController));
         controllers.push(controller_child(rt.clone(), VrrpController));
         controllers.push(controller_child(rt.clone(), DhcpController));
+        controllers.push(controller_child(rt.clone(), DnsController));
+        controllers.push(controller_child(rt.clone(), LanController));
+        controllers.push(controller_child(rt.clone(), DsLiteController));
     }
 
     let bus_child = {

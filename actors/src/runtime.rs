@@ -119,6 +119,8 @@ pub struct Runtime {
     pub cluster: Option<routerd_cluster::ClusterNode>,
     /// The ownership actor, in a cluster.
     pub ownership: Slot<crate::ownership::OwnershipMsg>,
+    /// In-process services: DNS forwarding and the LAN loops.
+    pub services: crate::services::Services,
 }
 
 impl Runtime {

@@ -72,10 +72,7 @@ fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
         if let Some(len) = pd.prefix_hint() {
             obj.insert("prefixHint".into(), len.into());
         }
-        obj.insert(
-            "rapidCommit".into(),
-            pd.rapid_commit.unwrap_or(true).into(),
-        );
+        obj.insert("rapidCommit".into(), pd.rapid_commit.unwrap_or(true).into());
         obj.insert(
             "releaseOnStop".into(),
             pd.release_on_removal.unwrap_or(true).into(),

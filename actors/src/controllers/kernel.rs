@@ -211,6 +211,12 @@ impl KernelController {
                 gated || derived
             }),
         );
+        // A DS-Lite tunnel's B4 address and default route follow its status.
+        if target.starts_with("DSLiteTunnel/")
+            && matches!(self.family, Family::Addresses | Family::Routes)
+        {
+            scope.merge(Scope::All);
+        }
         if let Some(name) = target.strip_prefix("DHCPv4Client/")
             && let Some(spec) = config.spec_of::<DHCPv4Client>(name)
         {

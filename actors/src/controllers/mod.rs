@@ -2,11 +2,17 @@
 
 pub mod daemons;
 pub mod dhcp;
+pub mod dns;
+pub mod dslite;
 pub mod healthcheck;
 pub mod kernel;
+pub mod lan;
 pub mod vrrp;
 
 pub use dhcp::DhcpController;
+pub use dns::DnsController;
+pub use dslite::DsLiteController;
 pub use healthcheck::HealthCheckController;
 pub use kernel::KernelController;
+pub use lan::LanController;
 pub use vrrp::VrrpController;

@@ -45,6 +45,10 @@ const STALL_LIMIT: Duration = Duration::from_secs(5);
 enum Request {
     Status(oneshot::Sender<DaemonStatus>),
     Renew(oneshot::Sender<CommandOutcome>),
+    /// The `stop` command: the only stop that releases the lease (when
+    /// releaseOnStop says so). A SIGTERM, as at a reboot, keeps it, so the
+    /// router comes back with the same address.
+    Stop(oneshot::Sender<()>),
 }
 
 /// The contract face of the daemon.
@@ -170,6 +174,10 @@ impl Engine {
                             self.spec.interface
                         )));
                     }
+                    Some(Request::Stop(tx)) => {
+                        let _ = tx.send(());
+                        return Ok(false);
+                    }
                     None => return Ok(false),
                 },
                 () = self.shutdown.wait() => return Ok(false),
@@ -231,6 +239,7 @@ impl Running {
         self.apply(a).await;
         let mut buf = vec![0u8; 65_536];
         let mut drain = vec![0u8; 2048];
+        let mut release_requested = false;
         loop {
             let _ = self.base.heartbeat.send(Instant::now());
             let wake = self
@@ -258,6 +267,11 @@ impl Running {
                 }
                 req = self.base.requests.recv() => match req {
                     Some(Request::Status(tx)) => { let _ = tx.send(self.status()); }
+                    Some(Request::Stop(tx)) => {
+                        release_requested = true;
+                        let _ = tx.send(());
+                        break;
+                    }
                     Some(Request::Renew(tx)) => {
                         let a = self.client.renew_now(Instant::now(), &mut self.jitter);
                         let done = !a.is_empty();
@@ -276,7 +290,7 @@ impl Running {
                 () = self.base.shutdown.wait() => break,
             }
         }
-        let release = self.base.spec.release_on_stop;
+        let release = self.base.spec.release_on_stop && release_requested;
         let a = self
             .client
             .handle(Instant::now(), Event::Stop { release }, &mut self.jitter);
@@ -464,6 +478,9 @@ impl Daemon for Dhcpv4Daemon {
                 "routerd restarts routerd-dhcpv4-client with its new config".into(),
             ),
             Command::Stop => {
+                // The engine releases (if configured) before it ends; the
+                // contract server stops after this answer.
+                let _ = self.ask(Request::Stop).await;
                 self.shutdown.trigger();
                 CommandOutcome::Done(json!({"stopping": true}))
             }

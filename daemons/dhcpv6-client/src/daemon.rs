@@ -43,6 +43,10 @@ const STALL_LIMIT: Duration = Duration::from_secs(5);
 enum Request {
     Status(oneshot::Sender<DaemonStatus>),
     Renew(oneshot::Sender<CommandOutcome>),
+    /// The `stop` command: the only stop that releases the delegation (when
+    /// releaseOnStop says so). A SIGTERM, as at a reboot, keeps it, so the
+    /// LAN keeps its prefix when the router comes back.
+    Stop(oneshot::Sender<()>),
 }
 
 /// The contract face of the daemon.
@@ -286,6 +290,7 @@ impl Engine {
             self.apply_info(a).await;
         }
         let mut buf = vec![0u8; 65_536];
+        let mut release_requested = false;
         loop {
             let _ = self.heartbeat.send(Instant::now());
             let wake = self
@@ -306,12 +311,17 @@ impl Engine {
                         let outcome = self.renew().await;
                         let _ = tx.send(outcome);
                     }
+                    Some(Request::Stop(tx)) => {
+                        release_requested = true;
+                        let _ = tx.send(());
+                        break;
+                    }
                     None => break,
                 },
                 () = self.shutdown.wait() => break,
             }
         }
-        let release = self.spec.release_on_stop;
+        let release = self.spec.release_on_stop && release_requested;
         if let Some(client) = &mut self.client {
             let a = client.handle(Instant::now(), Event::Stop { release }, &mut self.jitter);
             // One Release goes out; its retransmissions would outlive the stop.
@@ -712,6 +722,9 @@ impl Daemon for Dhcpv6Daemon {
                 "routerd restarts routerd-dhcpv6-client with its new config".into(),
             ),
             Command::Stop => {
+                // The engine releases (if configured) before it ends; the
+                // contract server stops after this answer.
+                let _ = self.ask(Request::Stop).await;
                 self.shutdown.trigger();
                 CommandOutcome::Done(json!({"stopping": true}))
             }
