@@ -326,6 +326,13 @@ fn a_delegated_prefix_numbers_the_lan_and_a_host_reaches_the_isp_through_routerd
     assert_eq!(ra["prefixes"][0]["prefix"], subnet.as_str(), "{ra}");
     assert_eq!(ra["rdnss"][0], address.as_str(), "{ra}");
 
+    // What an operator sees.
+    let table = wan.lab.ctl(&["get", "all"]);
+    assert!(
+        table.contains(&format!("{address}/64 on lan")) && table.contains(&delegated),
+        "{table}"
+    );
+
     // Information-request: the ISP's resolver and the AFTR name.
     let info = wan.wait_phase("DHCPv6Information/wan-info", "Informed", LONG);
     assert_eq!(info["dnsServers"], serde_json::json!(["fd00:99:2::53"]));

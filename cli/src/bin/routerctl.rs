@@ -717,6 +717,128 @@ fn summary(item: &Value) -> String {
             s
         }
         "Sysctl" => format!("{} = {}", text(&spec["key"]), text(&spec["value"])),
+        "DHCPv6PrefixDelegation" => match status["prefix"].as_str() {
+            Some(p) => format!(
+                "{p} on {}{}",
+                text(&status["interface"]),
+                status["lease"]["expiresInSecs"]
+                    .as_u64()
+                    .map(|s| format!(" valid {s}s"))
+                    .unwrap_or_default()
+            ),
+            None => format!("on {}", text(&spec["interface"])),
+        },
+        "DHCPv6Information" => {
+            let dns: Vec<String> = status["dnsServers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            let mut s = format!(
+                "dns {}",
+                if dns.is_empty() {
+                    "-".into()
+                } else {
+                    dns.join(",")
+                }
+            );
+            if let Some(aftr) = status["aftrName"].as_str() {
+                s.push_str(&format!(" aftr {aftr}"));
+            }
+            s
+        }
+        "DHCPv4Client" => match status["address"].as_str() {
+            Some(a) => format!(
+                "{a} gw {}{}",
+                status["gateway"].as_str().unwrap_or("-"),
+                status["expiresInSecs"]
+                    .as_u64()
+                    .map(|s| format!(" lease {s}s"))
+                    .unwrap_or_default()
+            ),
+            None => format!("on {}", text(&spec["interface"])),
+        },
+        "IPv6DelegatedAddress" => match status["cidr"].as_str() {
+            Some(c) => format!("{c} on {}", text(&spec["interface"])),
+            None => format!(
+                "from {} on {}",
+                text(&spec["prefixDelegation"]),
+                text(&spec["interface"])
+            ),
+        },
+        "IPv6RouterAdvertisement" => {
+            let prefixes: Vec<String> = status["prefixes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| text(&p["prefix"]))
+                .collect();
+            format!(
+                "{} {} router lifetime {}s",
+                text(&status["ifname"]),
+                if prefixes.is_empty() {
+                    "no prefix".into()
+                } else {
+                    prefixes.join(",")
+                },
+                text(&status["routerLifetime"])
+            )
+        }
+        "DHCPv6Server" => {
+            let dns: Vec<String> = status["dnsServers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            format!(
+                "{} dns {}",
+                text(&status["ifname"]),
+                if dns.is_empty() {
+                    "-".into()
+                } else {
+                    dns.join(",")
+                }
+            )
+        }
+        "DNSUpstream" => {
+            let addrs: Vec<String> = status["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            format!("{} {}", text(&spec["protocol"]), addrs.join(","))
+        }
+        "DNSForwarder" => {
+            let domains: Vec<String> = spec["match"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            format!(
+                "{} -> {}",
+                domains.join(","),
+                status["effectiveOrder"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }
+        "DSLiteTunnel" => format!(
+            "{} {} -> {}",
+            text(&status["tunnel"]),
+            status["localAddress"].as_str().unwrap_or("?"),
+            status["aftr"]
+                .as_str()
+                .or(status["aftrName"].as_str())
+                .unwrap_or("?")
+        ),
         "HealthCheck" => {
             let target = status["resolvedTarget"]
                 .as_str()

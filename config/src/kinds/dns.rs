@@ -71,7 +71,8 @@ pub struct DNSUpstreamSpec {
     /// Bootstrap servers read from other resources.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bootstrap_from: Vec<FieldFrom>,
-    /// Send queries out of this kernel interface (not supported by this build).
+    /// Send queries out of this kernel interface (SO_BINDTODEVICE), e.g. to
+    /// reach the ISP's resolver over the WAN whatever the routing table says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_interface: Option<String>,
     /// Apply only while these conditions hold.
@@ -118,15 +119,10 @@ impl Kind for DNSUpstream {
         if spec.port == Some(0) {
             c.error("spec.port", "port 0 is not a destination (1..=65535)");
         }
-        if let Some(ifname) = &spec.source_interface {
-            if let Err(e) = check_ifname(ifname) {
-                c.error("spec.sourceInterface", e);
-            } else {
-                c.warn(
-                    "spec.sourceInterface",
-                    "sourceInterface is not supported by this build: queries follow the routing table",
-                );
-            }
+        if let Some(ifname) = &spec.source_interface
+            && let Err(e) = check_ifname(ifname)
+        {
+            c.error("spec.sourceInterface", e);
         }
         check_from("spec.addressFrom", &spec.address_from, c);
         for (i, f) in spec.bootstrap_from.iter().enumerate() {
