@@ -77,6 +77,10 @@ pub struct Engine {
     shutdown: Shutdown,
     send_errors: u64,
     malformed: u64,
+    /// Reconfigure messages dropped: RFC 8415 §18.2.11 accepts one only
+    /// with Reconfigure Key authentication, which this client does not
+    /// negotiate, so a forged one can never make it renew or rebind.
+    reconfigure_ignored: u64,
 }
 
 fn if_index(name: &str) -> anyhow::Result<u32> {
@@ -216,6 +220,7 @@ pub fn start(
         shutdown: shutdown.clone(),
         send_errors: 0,
         malformed: 0,
+        reconfigure_ignored: 0,
     };
     let handle = Dhcpv6Daemon {
         requests: requests_tx,
@@ -411,6 +416,10 @@ impl Engine {
                     self.apply_info(a).await;
                 }
             }
+            Err(e) if e.is_reconfigure() => {
+                self.reconfigure_ignored += 1;
+                tracing::debug!("ignored an unauthenticated Reconfigure");
+            }
             Err(e) => {
                 self.malformed += 1;
                 tracing::debug!("dropped a packet: {e}");
@@ -564,6 +573,7 @@ impl Engine {
                 "accepted": c.accepted,
                 "ignored": c.ignored + self.info.as_ref().map_or(0, |i| i.ignored),
                 "malformed": self.malformed,
+                "reconfigureIgnored": self.reconfigure_ignored,
                 "sendErrors": self.send_errors,
             },
         });

@@ -28,6 +28,15 @@ pub enum CodecError {
     Encode(String),
 }
 
+impl CodecError {
+    /// A Reconfigure: never acted on, since RFC 8415 §18.2.11 accepts one
+    /// only with Reconfigure Key authentication, which this client does not
+    /// negotiate.
+    pub fn is_reconfigure(&self) -> bool {
+        matches!(self, CodecError::NotForClient(MessageType::Reconfigure))
+    }
+}
+
 fn status(s: &v6::StatusCode) -> StatusCode {
     StatusCode::from_u16(u16::from(s.status))
 }
@@ -392,6 +401,18 @@ mod tests {
         assert_eq!(ia.prefixes.len(), 1);
         assert_eq!(ia.prefixes[0].len, 56);
         assert_eq!(ia.prefixes[0].lifetimes.valid, 300);
+    }
+
+    #[test]
+    fn a_reconfigure_is_never_handed_to_the_client() {
+        let mut m = v6::Message::new_with_id(MessageType::Reconfigure, [9, 9, 9]);
+        m.opts_mut().insert(DhcpOption::ClientId(DUID.to_vec()));
+        m.opts_mut().insert(DhcpOption::ServerId(SERVER.to_vec()));
+        let e = decode(&m.to_vec().expect("encodes"), DUID, 7).expect_err("refused");
+        assert!(e.is_reconfigure(), "{e}");
+        let solicit = v6::Message::new_with_id(MessageType::Solicit, [1, 1, 1]);
+        let e = decode(&solicit.to_vec().expect("encodes"), DUID, 7).expect_err("refused");
+        assert!(!e.is_reconfigure());
     }
 
     #[test]
