@@ -47,6 +47,31 @@ impl Lookup for ConfigLookup<'_> {
     }
 }
 
+/// Whether a spec (as JSON) refers to the resource `needle` (a string
+/// `Kind/name`): as a value anywhere (`*From`, `dependsOn`), or as the start
+/// of a `when.state` key (`prefix` is `Kind/name.`).
+pub fn mentions(value: &Value, needle: &Value, prefix: &str) -> bool {
+    match value {
+        Value::String(_) => value == needle,
+        Value::Array(items) => items.iter().any(|v| mentions(v, needle, prefix)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.starts_with(prefix) || mentions(v, needle, prefix)),
+        _ => false,
+    }
+}
+
+/// Whether any resource of `kinds` in `config` refers to `target` (`Kind/name`).
+pub fn any_mentions(config: &Config, kinds: &[&str], target: &str) -> bool {
+    let needle = Value::String(target.to_string());
+    let prefix = format!("{target}.");
+    config
+        .resources
+        .iter()
+        .filter(|r| kinds.contains(&r.kind))
+        .any(|r| mentions(&r.spec.to_json(), &needle, &prefix))
+}
+
 fn as_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,

@@ -23,7 +23,7 @@ use routerd_kernel::{Ip6TnlIntent, Observed, TunnelChange};
 use serde_json::{Map, Value, json};
 
 use crate::controller::{Cause, Controller};
-use crate::gate::{ConfigLookup, Lookup, depends_blocks, value_from, when_blocks};
+use crate::gate::{ConfigLookup, Lookup, any_mentions, depends_blocks, value_from, when_blocks};
 use crate::reconcile::{Scope, ifname_of};
 use crate::runtime::{Generation, Runtime};
 use crate::services::ResolvedAftr;
@@ -176,13 +176,20 @@ impl Controller for DsLiteController {
         if config.of_kind::<DSLiteTunnel>().next().is_none() {
             return (Scope::none(), Cause::default());
         }
-        // The inputs come from many kinds (delegations, information, DNS
-        // upstreams); resolving is cached, so a pass is cheap.
+        // What a tunnel reads: its spec's references (aftrFrom, the
+        // delegated address, gates), and the DNS it resolves through.
         let relevant = event.topic != "routerd.status.changed"
-            || event
-                .resource
-                .as_deref()
-                .is_some_and(|r| !r.starts_with("DSLiteTunnel/"));
+            || event.resource.as_deref().is_some_and(|r| {
+                r.starts_with("DNSUpstream/")
+                    || r.starts_with("DNSForwarder/")
+                    || r.starts_with("Interface/")
+                    || any_mentions(config, &["DSLiteTunnel"], r)
+                    || r.strip_prefix("IPv6DelegatedAddress/").is_some_and(|name| {
+                        config
+                            .of_kind::<DSLiteTunnel>()
+                            .any(|(_, s)| s.local_delegated_address.as_deref() == Some(name))
+                    })
+            });
         if relevant {
             (Scope::All, Cause::default())
         } else {

@@ -20,7 +20,7 @@ use routerd_kernel::{Change, Observed, ProcSysctl};
 use serde_json::{Map, Value};
 
 use crate::controller::{Cause, Controller};
-use crate::gate::ConfigLookup;
+use crate::gate::{ConfigLookup, mentions};
 use crate::reconcile::{Family, Scope, desired, ifname_of, interface_fields, select};
 use crate::runtime::{Generation, Runtime};
 
@@ -233,17 +233,6 @@ impl KernelController {
             }
         }
         scope
-    }
-}
-
-fn mentions(value: &Value, needle: &Value, prefix: &str) -> bool {
-    match value {
-        Value::String(_) => value == needle,
-        Value::Array(items) => items.iter().any(|v| mentions(v, needle, prefix)),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k.starts_with(prefix) || mentions(v, needle, prefix)),
-        _ => false,
     }
 }
 

@@ -34,7 +34,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{oneshot, watch};
 
 use crate::controller::{Cause, Controller};
-use crate::gate::{ConfigLookup, Lookup, depends_blocks, when_blocks};
+use crate::gate::{ConfigLookup, Lookup, any_mentions, depends_blocks, when_blocks};
 use crate::reconcile::{Scope, ifname_of};
 use crate::runtime::{Generation, Runtime};
 use crate::task::Task;
@@ -360,13 +360,17 @@ impl Controller for LanController {
         vec!["routerd.config.applied", "routerd.status.changed"]
     }
 
-    fn scope(&self, event: &Event, _generation: &Generation) -> (Scope, Cause) {
-        // Prefixes, resolvers and domains come from many kinds' status
-        // (delegated addresses, DHCPv6 information, zones): a reconcile is
-        // cheap, and an unchanged config is not sent to the loops again.
+    fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause) {
+        // Announced delegated addresses feed every RA on their link; the
+        // rest is what the RA and server specs read (`*From`, gates).
         let relevant = event.topic == "routerd.config.applied"
             || event.resource.as_deref().is_some_and(|r| {
-                !r.starts_with("IPv6RouterAdvertisement/") && !r.starts_with("DHCPv6Server/")
+                r.starts_with("IPv6DelegatedAddress/")
+                    || any_mentions(
+                        &generation.config,
+                        &["IPv6RouterAdvertisement", "DHCPv6Server"],
+                        r,
+                    )
             });
         if relevant {
             (Scope::All, Cause::default())
@@ -584,7 +588,8 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             } else {
                 ("Advertising", None)
             };
-            statuses.set_fields_watched(&want.owner, fields, &["prefixes".to_string()]);
+            // Nothing reads an RA's status: no wake-ups for its countdowns.
+            statuses.set_fields(&want.owner, fields);
             statuses.set_phase(&want.owner, phase, "Advertising", why);
         }
     }
@@ -650,7 +655,7 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
                 "counters".into(),
                 serde_json::to_value(l.stats.snapshot()).unwrap_or(Value::Null),
             );
-            statuses.set_fields_watched(&owner, fields, &["dnsServers".to_string()]);
+            statuses.set_fields(&owner, fields);
             if l.task.is_finished() {
                 statuses.set_phase(
                     &owner,
