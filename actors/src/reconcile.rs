@@ -350,11 +350,18 @@ fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState)
         };
         // The DS-Lite controller reports Up once the link is there with
         // its AFTR and B4 address; only then do they become kernel state.
-        let up = lookup
+        let phase = lookup
             .field(&tunnel, "phase")
             .and_then(|p| p.as_str().map(str::to_string));
-        if up.as_deref() != Some("Up") {
-            continue;
+        match phase.as_deref() {
+            Some("Up") => {}
+            // Not reported yet (routerd just started), or its inputs not
+            // yet: what routerd holds on the tunnel stays.
+            None | Some("Undecided") => {
+                out.held_links.push(spec.ifname(&r.name).to_string());
+                continue;
+            }
+            Some(_) => continue,
         }
         let text = |f: &str| {
             lookup

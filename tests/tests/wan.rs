@@ -628,3 +628,64 @@ spec:
     let naks: Vec<Value> = lab.events("dhcpv4.nak");
     assert!(!naks.is_empty(), "the NAK is an event");
 }
+
+#[test]
+fn a_routerd_restart_leaves_the_lan_undisturbed() {
+    let mut wan = WanLab::new("wanr", (1000, 2000, 3000, 4000));
+    wan.serve(&config(""));
+    wan.wait_phase("DHCPv6PrefixDelegation/wan-pd", "Bound", LONG);
+    let address = wait_until("the derived LAN address", LONG, || lan_prefix(&wan));
+    let base = address.trim_end_matches("::1").to_string();
+    wait_until("the host's address from the prefix", LONG, || {
+        wan.host_addresses()
+            .into_iter()
+            .any(|(a, deprecated)| a.starts_with(&base) && !deprecated)
+            .then_some(())
+    });
+    // Every RA the host hears from now on, verbosely.
+    let tcpdump = require_command("tcpdump");
+    let wire = wan.host.spawn(
+        &[
+            tcpdump.to_str().expect("utf-8"),
+            "-nvli",
+            "eth0",
+            "-l",
+            "icmp6 and ip6[40] == 134",
+        ],
+        &[],
+    );
+    wait_until("tcpdump listening", LONG, || {
+        wire.stderr().contains("listening on").then_some(())
+    });
+    let heard_before = wire.stdout().matches("router advertisement").count();
+
+    // kill -9, then start again with the same state directory.
+    let routerd = wan.lab.routerd.take().expect("routerd");
+    routerd.kill9();
+    routerd.wait_exit(Duration::from_secs(5));
+    let path = wan.lab.dir.path().join("router.yaml");
+    wan.lab.serve(Some(&path), &[], &[]);
+    wan.wait_phase("IPv6DelegatedAddress/lan-v6", "Applied", LONG);
+    let ra = wan.wait_phase("IPv6RouterAdvertisement/lan-ra", "Advertising", LONG);
+    assert_eq!(ra["routerLifetime"], 30, "{ra}");
+    // The new routerd's first advertisements arrive...
+    wait_until("RAs from the restarted routerd", LONG, || {
+        (wire.stdout().matches("router advertisement").count() > heard_before + 1).then_some(())
+    });
+    // ...and none of them ever told the host there was no router or no prefix.
+    let heard = wire.stdout();
+    assert!(!heard.contains("router lifetime 0s"), "{heard}");
+    assert!(!heard.contains("valid time 0s"), "{heard}");
+    assert_eq!(
+        lan_prefix(&wan).as_deref(),
+        Some(address.as_str()),
+        "the LAN kept its address"
+    );
+    assert!(
+        wan.host_addresses()
+            .into_iter()
+            .any(|(a, deprecated)| a.starts_with(&base) && !deprecated),
+        "the host's address stayed preferred"
+    );
+    assert!(wan.host.ip("-6 route show default").contains("via fe80::"));
+}

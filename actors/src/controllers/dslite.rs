@@ -279,6 +279,34 @@ async fn resolve_aftr(
     Ok(resolved)
 }
 
+/// Why a tunnel's inputs cannot be judged yet: right after routerd starts,
+/// the resources it reads (the information carrying the AFTR name, the
+/// delegation behind the B4 address, the resolvers of the DNS upstreams)
+/// have not reported. Until they do the link stays as it is: tearing the
+/// softwire down for a restart would cut IPv4 for nothing.
+fn undecided(config: &Config, spec: &DSLiteTunnelSpec, lookup: &dyn Lookup) -> Option<String> {
+    let mut inputs: Vec<ResourceRef> = Vec::new();
+    inputs.extend(spec.aftr_from.iter().map(|f| f.resource.clone()));
+    inputs.extend(spec.local_address_from.iter().map(|f| f.resource.clone()));
+    if let Some(name) = &spec.local_delegated_address
+        && let Some(da) = config.spec_of::<routerd_config::kinds::IPv6DelegatedAddress>(name)
+    {
+        inputs.push(ResourceRef {
+            kind: "DHCPv6PrefixDelegation".into(),
+            name: da.prefix_delegation.clone(),
+        });
+    }
+    if spec.static_aftr().is_none() && spec.aftr_dns_servers.is_empty() {
+        for (_, up) in config.of_kind::<routerd_config::kinds::DNSUpstream>() {
+            inputs.extend(up.address_from.iter().map(|f| f.resource.clone()));
+        }
+    }
+    inputs
+        .into_iter()
+        .find(|r| !lookup.has_status(r))
+        .map(|r| format!("waiting for {r} to report"))
+}
+
 /// What one tunnel needs, or why it cannot be up.
 struct Wanted {
     intent: Ip6TnlIntent,
@@ -385,6 +413,15 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
                 .or_else(|| depends_blocks(&spec.depends_on, &lookup))
                 .map(|g| g.reason)
         };
+        if gate.is_none()
+            && let Some(why) = undecided(config, spec, &lookup)
+        {
+            // The kernel intents hold the link's route while undecided.
+            runtime
+                .statuses
+                .set_phase(&id, "Undecided", "Undecided", Some(why));
+            continue;
+        }
         let outcome = match gate {
             Some(why) => Err(("Pending", why)),
             None => match wanted(

@@ -165,6 +165,55 @@ fn preference(p: Option<RouterPreference>) -> Preference {
     }
 }
 
+/// Reads delegated addresses as derived from their delegation's status
+/// right now, rather than from their own status: that is written by the
+/// kernel controller a moment later, and an RA sent in between would
+/// announce no prefix and no default router.
+struct Derived<'a> {
+    inner: &'a dyn Lookup,
+    config: &'a Config,
+}
+
+impl Lookup for Derived<'_> {
+    fn field(&self, target: &ResourceRef, field: &str) -> Option<Value> {
+        if target.kind == "IPv6DelegatedAddress"
+            && let Some(spec) = self.config.spec_of::<IPv6DelegatedAddress>(&target.name)
+        {
+            let blocked = when_blocks(spec.when.as_ref(), self.inner)
+                .or_else(|| depends_blocks(&spec.depends_on, self.inner))
+                .is_some();
+            if field != "phase" {
+                return crate::derived::delegated_address(spec, self.inner)
+                    .ok()
+                    .filter(|_| !blocked)
+                    .and_then(|d| d.fields().get(field).cloned());
+            }
+        }
+        self.inner.field(target, field)
+    }
+
+    fn has_status(&self, target: &ResourceRef) -> bool {
+        self.inner.has_status(target)
+    }
+}
+
+/// Why a link's RA and DHCPv6 answers cannot be decided yet: right after
+/// routerd starts, a delegation feeding the link has not reported its
+/// lease. Until it does, whatever the loops say stays as it is — a first
+/// RA saying "no prefix, no default router" would cut the hosts off for
+/// nothing.
+fn undecided(config: &Config, lookup: &dyn Lookup, ifname: &str) -> Option<String> {
+    config
+        .of_kind::<IPv6DelegatedAddress>()
+        .filter(|(_, s)| ifname_of(config, &s.interface).as_deref() == Some(ifname))
+        .map(|(_, s)| ResourceRef {
+            kind: "DHCPv6PrefixDelegation".into(),
+            name: s.prefix_delegation.clone(),
+        })
+        .find(|pd| !lookup.has_status(pd))
+        .map(|pd| format!("waiting for {pd} to report its lease"))
+}
+
 /// The RA an `IPv6RouterAdvertisement` (or, without one, a delegated
 /// address with `sendRA`) asks for on `ifname`.
 fn wanted_ra(
@@ -366,6 +415,7 @@ impl Controller for LanController {
         let relevant = event.topic == "routerd.config.applied"
             || event.resource.as_deref().is_some_and(|r| {
                 r.starts_with("IPv6DelegatedAddress/")
+                    || r.starts_with("DHCPv6PrefixDelegation/")
                     || any_mentions(
                         &generation.config,
                         &["IPv6RouterAdvertisement", "DHCPv6Server"],
@@ -396,8 +446,12 @@ impl Controller for LanController {
 fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     let generation = runtime.generation();
     let config = &generation.config;
-    let lookup = ConfigLookup {
+    let stored = ConfigLookup {
         statuses: &runtime.statuses,
+        config,
+    };
+    let lookup = Derived {
+        inner: &stored,
         config,
     };
     let now = Instant::now();
@@ -405,6 +459,8 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
 
     // What each link wants.
     let mut ras: BTreeMap<String, WantedRa> = BTreeMap::new();
+    // Links whose loops keep running unchanged for now (see `undecided`).
+    let mut held: BTreeSet<String> = BTreeSet::new();
     for (r, spec) in config.of_kind::<IPv6RouterAdvertisement>() {
         let id = r.id();
         let gate = when_blocks(spec.when.as_ref(), &lookup)
@@ -425,6 +481,11 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             );
             continue;
         };
+        if let Some(why) = undecided(config, &lookup, &ifname) {
+            held.insert(ifname);
+            statuses.set_phase(&id, "Pending", "Undecided", Some(why));
+            continue;
+        }
         let want = wanted_ra(config, &lookup, &ifname, Some((&r.name, spec)), now);
         ras.insert(ifname, want);
     }
@@ -433,6 +494,10 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             && let Some(ifname) = ifname_of(config, &spec.interface)
             && !ras.contains_key(&ifname)
         {
+            if undecided(config, &lookup, &ifname).is_some() {
+                held.insert(ifname);
+                continue;
+            }
             let want = wanted_ra(config, &lookup, &ifname, None, now);
             ras.insert(ifname, want);
         }
@@ -462,6 +527,10 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             .filter_map(|i| ifname_of(config, i))
             .collect();
         for ifname in ifnames {
+            if undecided(config, &lookup, &ifname).is_some() {
+                held.insert(ifname);
+                continue;
+            }
             let answers = wanted_server(config, &lookup, &ifname, spec);
             servers.insert(ifname, (id.clone(), answers));
         }
@@ -478,6 +547,9 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     let mut events = Vec::new();
     // Stop what is no longer wanted.
     for (ifname, link) in links.iter_mut() {
+        if held.contains(ifname) {
+            continue;
+        }
         if !ras.contains_key(ifname)
             && let Some(l) = link.ra.take()
         {
