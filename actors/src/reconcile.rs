@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use routerd_config::Config;
 use routerd_config::kinds::{
-    DHCPv4Client, DSLiteTunnel, IPv4Route, IPv4StaticAddress, IPv4StaticRoute,
-    IPv6DelegatedAddress, IPv6Route, IPv6StaticAddress, IPv6StaticRoute, Interface, RouteSpec,
-    RouteType, StaticAddress, Sysctl, SysctlCompare,
+    DHCPv4Client, DHCPv6PrefixDelegation, DSLiteTunnel, IPv4Route, IPv4StaticAddress,
+    IPv4StaticRoute, IPv6DelegatedAddress, IPv6Route, IPv6StaticAddress, IPv6StaticRoute,
+    Interface, RouteSpec, RouteType, StaticAddress, Sysctl, SysctlCompare,
 };
 use routerd_config::types::ResourceRef;
 use routerd_kernel::{
@@ -318,6 +318,36 @@ fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState)
                     out.held_links.push(ifname);
                 }
                 out.block(id, &gate);
+            }
+        }
+    }
+    // RFC 7084 WPD-5: packets to a delegated prefix's unassigned subnets
+    // must not follow the default route back to the ISP (a loop until the
+    // hop limit runs out); an unreachable route for the whole delegation
+    // answers them at once, and the LAN /64s, more specific, still win.
+    for (r, _) in config.of_kind::<DHCPv6PrefixDelegation>() {
+        let pd = ResourceRef {
+            kind: "DHCPv6PrefixDelegation".into(),
+            name: r.name.clone(),
+        };
+        if crate::derived::lease_blocks(&pd, lookup).is_some() {
+            continue;
+        }
+        let prefixes = lookup.field(&pd, "prefixes");
+        for p in prefixes
+            .as_ref()
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(net) = p
+                .get("prefix")
+                .and_then(|v| v.as_str()?.parse::<IpNet>().ok())
+            {
+                out.desired.routes.push(RouteIntent {
+                    kind: RouteKind::Unreachable,
+                    ..RouteIntent::blackhole(&r.id(), net.trunc())
+                });
             }
         }
     }

@@ -326,6 +326,17 @@ fn a_delegated_prefix_numbers_the_lan_and_a_host_reaches_the_isp_through_routerd
     assert_eq!(ra["prefixes"][0]["prefix"], subnet.as_str(), "{ra}");
     assert_eq!(ra["rdnss"][0], address.as_str(), "{ra}");
 
+    // RFC 7084 WPD-5: the rest of the delegation is unreachable, not
+    // routed back to the ISP.
+    let unreachable = wan.lab.router.ip("-6 route show type unreachable");
+    assert!(unreachable.contains(&delegated), "{unreachable}");
+    let unused = std::net::Ipv6Addr::from(u128::from(network) | (7u128 << 64) | 1).to_string();
+    let to_unused = wan
+        .host
+        .exec(&["ping", "-6", "-c", "1", "-W", "2", &unused]);
+    let said = String::from_utf8_lossy(&to_unused.stdout).to_string();
+    assert!(said.contains("nreachable"), "{said}");
+
     // What an operator sees.
     let table = wan.lab.ctl(&["get", "all"]);
     assert!(
@@ -427,6 +438,18 @@ fn without_the_delegation_the_lan_is_told_at_once_and_numbered_again_when_it_ret
         "lan0 without the derived address",
         Duration::from_secs(10),
         || lan_prefix(&wan).is_none().then_some(()),
+    );
+    wait_until(
+        "the delegation's unreachable route gone",
+        Duration::from_secs(10),
+        || {
+            wan.lab
+                .router
+                .ip("-6 route show type unreachable")
+                .trim()
+                .is_empty()
+                .then_some(())
+        },
     );
     let ra = wait_until(
         "the RA withdraws the prefix",

@@ -211,6 +211,10 @@ impl KernelController {
                 gated || derived
             }),
         );
+        // A delegation's unreachable route follows its lease.
+        if target.starts_with("DHCPv6PrefixDelegation/") && self.family == Family::Routes {
+            scope.merge(Scope::All);
+        }
         // A DS-Lite tunnel's B4 address and default route follow its status.
         if target.starts_with("DSLiteTunnel/")
             && matches!(self.family, Family::Addresses | Family::Routes)
