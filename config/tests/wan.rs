@@ -97,7 +97,7 @@ fn a_home_router_with_pd_ra_dns_and_dslite_loads() {
     assert_eq!(fwd.upstreams[0].to_string(), "DNSUpstream/isp");
     let ds = c.spec_of::<DSLiteTunnel>("transix").expect("ds");
     assert_eq!(ds.ifname("transix"), "ds-transix");
-    assert_eq!((ds.mtu(), ds.encap_limit()), (1460, Some(4)));
+    assert_eq!((ds.mtu(1500), ds.encap_limit()), (1452, Some(4)));
 }
 
 #[test]
@@ -136,6 +136,30 @@ fn wan_mistakes_are_named_with_their_field() {
     kind: DHCPv6Server
     metadata: {name: s}
     spec: {interface: lan, mode: stateful}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DHCPv6Server
+    metadata: {name: s2}
+    spec: {interface: lan}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DNSUpstream
+    metadata: {name: dot-ip}
+    spec: {protocol: dot, address: 192.0.2.53}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DNSForwarder
+    metadata: {name: f2}
+    spec: {match: ["BAD..name."], upstreams: [DNSUpstream/dot-ip]}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DNSForwarder
+    metadata: {name: f3}
+    spec: {match: [example.net], upstreams: [DNSUpstream/dot-ip]}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DNSForwarder
+    metadata: {name: f4}
+    spec: {match: [Example.NET.], upstreams: [DNSUpstream/dot-ip]}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: DHCPv4Client
+    metadata: {name: v4}
+    spec: {interface: wan, clientID: "x", requestedAddress: 240.0.0.1, hostname: "a..b"}
 "#
     );
     let err = load_str("f.yaml", &text).unwrap_err().to_string();
@@ -157,6 +181,12 @@ fn wan_mistakes_are_named_with_their_field() {
         "DSLiteTunnel/ds: spec.localDelegatedAddress: localAddressSource delegatedAddress needs localDelegatedAddress",
         "DSLiteTunnel/ds: spec.encapsulationLimit: `lots` is not an encapsulation limit",
         "DHCPv6Server/s: spec.mode: stateful DHCPv6 (address leases) is not implemented by this build",
+        "DHCPv6Server/s2: spec.interface: interface `lan` already has a DHCPv6 server, DHCPv6Server/s",
+        "DNSUpstream/dot-ip: spec.tlsName: a dot or doh upstream given by IP address needs tlsName",
+        "DNSForwarder/f4: spec.match[0]: `Example.NET.` is already forwarded by DNSForwarder/f3",
+        "DHCPv4Client/v4: spec.clientID: a client identifier of 2-255 bytes",
+        "DHCPv4Client/v4: spec.requestedAddress: 240.0.0.1 cannot be leased to an interface",
+        "DHCPv4Client/v4: spec.hostname: `a..b` is not a host name",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in\n{err}");
     }

@@ -50,13 +50,15 @@ pub struct DhcpController;
 
 /// The DHCPv6 work on one upstream link.
 #[derive(Default)]
-struct Link<'c> {
-    pd: Option<(&'c Resource, &'c DHCPv6PrefixDelegationSpec)>,
-    info: Option<(&'c Resource, &'c DHCPv6InformationSpec)>,
+pub struct Link<'c> {
+    /// Its prefix delegation.
+    pub pd: Option<(&'c Resource, &'c DHCPv6PrefixDelegationSpec)>,
+    /// Its information request.
+    pub info: Option<(&'c Resource, &'c DHCPv6InformationSpec)>,
 }
 
 /// The `routerd-dhcpv6-client` config for one link.
-fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
+pub fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
     let name = link
         .pd
         .map(|(r, _)| r.name.clone())
@@ -95,7 +97,7 @@ fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
 }
 
 /// The `routerd-dhcpv4-client` config for one client.
-fn dhcpv4_config(name: &str, ifname: &str, spec: &DHCPv4ClientSpec) -> Value {
+pub fn dhcpv4_config(name: &str, ifname: &str, spec: &DHCPv4ClientSpec) -> Value {
     let mut v = json!({
         "name": name,
         "interface": ifname,

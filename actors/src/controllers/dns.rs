@@ -107,6 +107,12 @@ fn upstream_spec(
         up.bootstrap
             .extend(addresses_from(resource, field, lookup)?);
     }
+    if up.addresses.is_empty() && up.host.is_some() && up.bootstrap.is_empty() {
+        return Err(format!(
+            "`{}` cannot be resolved: no bootstrap servers (routerd never uses the host's resolver)",
+            up.host.as_deref().unwrap_or_default()
+        ));
+    }
     if up.addresses.is_empty() && up.host.is_none() {
         return Err(format!(
             "no address yet: waiting for {}",

@@ -174,7 +174,12 @@ impl Controller for DsLiteController {
     fn scope(&self, event: &Event, generation: &Generation) -> (Scope, Cause) {
         let config = &generation.config;
         if config.of_kind::<DSLiteTunnel>().next().is_none() {
-            return (Scope::none(), Cause::default());
+            // Only a new config can leave a tunnel of the old one to remove.
+            return if event.topic == "routerd.config.applied" {
+                (Scope::All, Cause::default())
+            } else {
+                (Scope::none(), Cause::default())
+            };
         }
         // What a tunnel reads: its spec's references (aftrFrom, the
         // delegated address, gates), and the DNS it resolves through.
@@ -329,9 +334,9 @@ async fn wanted(
             spec.interface
         )
     })?;
-    let wan_index = observed
+    let (wan_index, wan_mtu) = observed
         .link(&wan)
-        .map(|l| l.index)
+        .map(|l| (l.index, l.mtu))
         .ok_or_else(|| format!("{wan} does not exist"))?;
     let (local, local_link) = local_address(config, spec, &wan, observed, lookup)?;
     fields.insert("localAddress".into(), local.to_string().into());
@@ -378,7 +383,7 @@ async fn wanted(
             remote,
             link: Some(wan_index),
             encap_limit: spec.encap_limit(),
-            mtu: spec.mtu(),
+            mtu: spec.mtu(wan_mtu),
         },
         fields: fields.clone(),
     })
@@ -387,6 +392,7 @@ async fn wanted(
 async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     let generation = runtime.generation();
     let config = &generation.config;
+    remove_unwanted(runtime, config).await?;
     if config.of_kind::<DSLiteTunnel>().next().is_none() {
         return Ok(());
     }
@@ -405,7 +411,11 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
         let tunnel = spec.ifname(&r.name).to_string();
         let mut fields = Map::new();
         fields.insert("tunnel".into(), tunnel.clone().into());
-        fields.insert("mtu".into(), spec.mtu().into());
+        if let Some(link) =
+            ifname_of(config, &spec.interface).and_then(|w| observed.link(&w).cloned())
+        {
+            fields.insert("mtu".into(), spec.mtu(link.mtu).into());
+        }
         let gate = if spec.enabled == Some(false) {
             Some("enabled: false".to_string())
         } else {
@@ -506,6 +516,40 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Deletes the ip6tnl links routerd made for tunnels no longer configured
+/// (their owner mark names a resource that is gone), also after a restart.
+async fn remove_unwanted(runtime: &Runtime, config: &Config) -> Result<(), String> {
+    let tunnels = runtime
+        .kernel
+        .tunnels()
+        .await
+        .map_err(|e| format!("cannot list links: {e}"))?;
+    for t in tunnels {
+        let Some(owner) = t.owner.as_deref() else {
+            continue;
+        };
+        let Some(name) = owner.strip_prefix("DSLiteTunnel/") else {
+            continue;
+        };
+        if config.spec_of::<DSLiteTunnel>(name).is_some() {
+            continue;
+        }
+        match runtime.kernel.delete_ip6tnl(&t.name).await {
+            Ok(true) => runtime.bus.publish(
+                NewEvent::new(
+                    crate::controllers::kernel::topic_for(owner, "removed"),
+                    "Removed",
+                )
+                .resource(owner.to_string())
+                .message(format!("{}: its resource is gone", t.name)),
+            ),
+            Ok(false) => {}
+            Err(e) => return Err(format!("cannot delete {}: {e}", t.name)),
+        }
+    }
+    Ok(())
 }
 
 /// Status fields the kernel intents are derived from.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::controller::{Cause, Controller};
 use crate::controllers::daemons::sync_daemons;
 use crate::daemon::DaemonSpec;
-use crate::gate::{ConfigLookup, when_blocks};
+use crate::gate::{ConfigLookup, Lookup, when_blocks};
 use crate::reconcile::{Scope, ifname_of};
 use crate::runtime::{Generation, Runtime};
 
@@ -96,7 +96,10 @@ impl Controller for HealthCheckController {
                 generation.config.of_kind::<HealthCheck>().any(|(_, s)| {
                     s.when.as_ref().is_some_and(|w| {
                         w.state.keys().any(|k| k.starts_with(&format!("{target}.")))
-                    })
+                    }) || (s.target_source() == TargetSource::DsliteRemote
+                        && s.interface
+                            .as_deref()
+                            .is_some_and(|t| target == format!("DSLiteTunnel/{t}")))
                 })
             });
         if relevant {
@@ -120,6 +123,36 @@ impl Controller for HealthCheckController {
     ) -> BoxFuture<'a, Result<(), String>> {
         async move { reconcile(runtime).await }.boxed()
     }
+}
+
+/// A dsliteRemote check probes the tunnel's AFTR (over IPv6, out of the
+/// tunnel's upstream link), once the DS-Lite controller has found it.
+fn dslite_target(
+    config: &Config,
+    lookup: &ConfigLookup<'_>,
+    spec: &HealthCheckSpec,
+) -> Result<serde_json::Map<String, Value>, String> {
+    let name = spec.interface.as_deref().unwrap_or_default();
+    let tunnel = routerd_config::types::ResourceRef {
+        kind: "DSLiteTunnel".into(),
+        name: name.to_string(),
+    };
+    let aftr = lookup
+        .field(&tunnel, "aftr")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| format!("waiting for {tunnel} to find its AFTR"))?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("target".into(), aftr.into());
+    fields.insert("targetSource".into(), "static".into());
+    fields.insert("addressFamily".into(), "ipv6".into());
+    let wan = config
+        .spec_of::<routerd_config::kinds::DSLiteTunnel>(name)
+        .and_then(|t| ifname_of(config, &t.interface));
+    match wan {
+        Some(ifname) => fields.insert("sourceInterface".into(), ifname.into()),
+        None => fields.remove("sourceInterface"),
+    };
+    Ok(fields)
 }
 
 async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
@@ -152,14 +185,25 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
             continue;
         }
         let name = format!("{PREFIX}{}", r.name);
+        let mut probe = probe_spec(config, &r.name, spec);
+        if spec.target_source() == TargetSource::DsliteRemote {
+            match dslite_target(config, &lookup, spec) {
+                Ok(target) => {
+                    if let Some(obj) = probe.as_object_mut() {
+                        obj.extend(target);
+                    }
+                }
+                Err(why) => {
+                    runtime
+                        .statuses
+                        .set_phase(&id, "Pending", "WaitingForAftr", Some(why));
+                    continue;
+                }
+            }
+        }
         wanted.insert(
             name.clone(),
-            DaemonSpec::new(
-                name,
-                "routerd-healthcheck",
-                Some(id),
-                probe_spec(config, &r.name, spec),
-            ),
+            DaemonSpec::new(name, "routerd-healthcheck", Some(id), probe),
         );
     }
     sync_daemons(runtime, PREFIX, wanted, &held).await

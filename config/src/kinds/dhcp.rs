@@ -95,6 +95,46 @@ impl DHCPv6PrefixDelegationSpec {
     }
 }
 
+/// The bytes of a DHCPv4 client identifier as written: `xx:xx[:xx...]` hex
+/// pairs, otherwise the text itself.
+pub fn client_id_bytes(text: &str) -> Vec<u8> {
+    let pairs: Vec<&str> = text.split(':').collect();
+    let hex = pairs.len() >= 2
+        && pairs
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|c| c.is_ascii_hexdigit()));
+    if hex {
+        pairs
+            .iter()
+            .filter_map(|p| u8::from_str_radix(p, 16).ok())
+            .collect()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+fn hostname_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
+}
+
+/// Whether an IPv4 address can be leased to an interface (not 0/8,
+/// 127/8, multicast, 240/4 or broadcast).
+fn v4_leasable(a: Ipv4Addr) -> bool {
+    let first = a.octets()[0];
+    !(a.is_unspecified()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || a.is_loopback()
+        || first == 0
+        || first >= 240)
+}
+
 /// Parses a DUID written as hex, with or without `:` separators.
 pub fn parse_duid(text: &str) -> Option<Vec<u8>> {
     let digits: String = text.chars().filter(|c| *c != ':' && *c != '-').collect();
@@ -235,6 +275,12 @@ impl Kind for DHCPv6Information {
 
     fn check(spec: &DHCPv6InformationSpec, c: &mut Checker<'_>) {
         check_interface(&spec.interface, c);
+        if !spec.request.is_empty() {
+            c.warn(
+                "spec.request",
+                "not used: this build always asks for DNS servers, domain search, SNTP servers and the AFTR name",
+            );
+        }
         check_depends(&spec.depends_on, c);
         check_when(spec.when.as_ref(), c);
     }
@@ -303,8 +349,10 @@ impl Kind for DHCPv4Client {
 
     fn check(spec: &DHCPv4ClientSpec, c: &mut Checker<'_>) {
         check_interface(&spec.interface, c);
+        // These match what routerd-dhcpv4-client accepts (its
+        // Dhcpv4Spec::load); actors/tests/dhcp_parity.rs holds both to it.
         if let Some(a) = spec.requested_address
-            && (a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+            && !v4_leasable(a)
         {
             c.error(
                 "spec.requestedAddress",
@@ -312,23 +360,33 @@ impl Kind for DHCPv4Client {
             );
         }
         if let Some(h) = &spec.hostname
-            && (h.is_empty()
-                || h.len() > 63
-                || !h
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+            && !hostname_ok(h)
         {
             c.error(
                 "spec.hostname",
-                format!("`{h}` is not a host name (letters, digits, `-`, `.`; at most 63)"),
+                format!("`{h}` is not a host name: letters, digits and `-` in dot-separated labels of 1-63, at most 253 in all"),
+            );
+        }
+        if let Some(id) = &spec.client_id
+            && !(2..=255).contains(&client_id_bytes(id).len())
+        {
+            c.error(
+                "spec.clientID",
+                "a client identifier of 2-255 bytes (RFC 2132 §9.14): hex as 01:52:54:00:12:34:56, or text",
             );
         }
         if spec
-            .client_id
+            .class_id
             .as_ref()
-            .is_some_and(|id| id.is_empty() || id.len() > 255)
+            .is_some_and(|c| c.is_empty() || c.len() > 255)
         {
-            c.error("spec.clientID", "a client identifier of 1-255 characters");
+            c.error("spec.classID", "a vendor class identifier of 1-255 bytes");
+        }
+        if spec.use_dns == Some(false) {
+            c.warn(
+                "spec.useDNS",
+                "routerd never writes /etc/resolv.conf; the learned DNS servers are in the status for DNSUpstream addressFrom whatever useDNS says",
+            );
         }
         check_when(spec.when.as_ref(), c);
     }
@@ -520,6 +578,35 @@ impl Kind for DHCPv6Server {
     const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
     type Spec = DHCPv6ServerSpec;
 
+    fn check_all(items: &[(&Resource, &DHCPv6ServerSpec)], c: &mut SetChecker<'_>) {
+        // One server per link: two would both answer every request.
+        let links = |s: &DHCPv6ServerSpec| -> Vec<String> {
+            if !s.serves() {
+                return Vec::new();
+            }
+            s.interface
+                .iter()
+                .chain(s.listen_interfaces.iter())
+                .cloned()
+                .collect()
+        };
+        for (i, (r, spec)) in items.iter().enumerate() {
+            for link in links(spec) {
+                if let Some((other, _)) = items[..i].iter().find(|(_, o)| links(o).contains(&link))
+                {
+                    c.error(
+                        r,
+                        "spec.interface",
+                        format!(
+                            "interface `{link}` already has a DHCPv6 server, {}",
+                            other.id()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn check(spec: &DHCPv6ServerSpec, c: &mut Checker<'_>) {
         match &spec.interface {
             Some(interface) => check_interface(interface, c),
@@ -557,10 +644,17 @@ impl Kind for DHCPv6Server {
                 "SelfAddressPolicy is not implemented by this build: the router's address on the interface is used",
             );
         }
-        if spec.server.is_some() {
+        let dnsmasq_fields = [
+            ("spec.server", spec.server.is_some()),
+            ("spec.configPath", spec.config_path.is_some()),
+            ("spec.leaseFile", spec.lease_file.is_some()),
+            ("spec.pidFile", spec.pid_file.is_some()),
+            ("spec.logDHCP", spec.log_dhcp.is_some()),
+        ];
+        if let Some((path, _)) = dnsmasq_fields.iter().find(|(_, set)| *set) {
             c.warn(
-                "spec.server",
-                "this build answers DHCPv6 natively; the dnsmasq-specific fields are ignored",
+                path,
+                "this build answers DHCPv6 natively: server, configPath, leaseFile, pidFile and logDHCP are ignored (its counters are in the status)",
             );
         }
         check_from("spec.dnsServerFrom", &spec.dns_server_from, c);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{ValueFrom, When, check_ifname};
 use super::dhcp::{check_domain, check_from};
-use crate::kind::{Checker, Kind};
+use crate::kind::{Checker, Kind, Resource, SetChecker};
 use crate::types::{GoDuration, ResourceRef};
 
 /// The `DNSUpstream` kind.
@@ -116,6 +116,25 @@ impl Kind for DNSUpstream {
         if spec.tls_name.is_some() && !encrypted {
             c.error("spec.tlsName", "tlsName is for dot and doh upstreams");
         }
+        let by_ip = spec
+            .address
+            .as_deref()
+            .is_none_or(|a| a.parse::<IpAddr>().is_ok());
+        if encrypted && by_ip && spec.tls_name.is_none() {
+            c.error(
+                "spec.tlsName",
+                "a dot or doh upstream given by IP address needs tlsName: the name its certificate must carry",
+            );
+        }
+        // A warning: published examples name DoH servers without bootstrap
+        // (the Go routerd used the host's resolver). routerd never does, so
+        // such an upstream waits, Pending, until it has bootstrap servers.
+        if encrypted && !by_ip && spec.bootstrap.is_empty() && spec.bootstrap_from.is_empty() {
+            c.warn(
+                "spec.bootstrap",
+                "an upstream given by host name needs bootstrap (or bootstrapFrom): plain-DNS servers that resolve it; routerd never uses the host's resolver, so it stays unused until then",
+            );
+        }
         if spec.port == Some(0) {
             c.error("spec.port", "port 0 is not a destination (1..=65535)");
         }
@@ -138,7 +157,8 @@ impl Kind for DNSUpstream {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForwarderHealth {
-    /// Time between probes (default 30s).
+    /// Time between active probes; without it health is judged from real
+    /// lookups alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<GoDuration>,
     /// Time a probe may take (default 2s).
@@ -186,6 +206,27 @@ impl Kind for DNSForwarder {
     const API_VERSION: &'static str = "net.routerd.net/v1alpha1";
     type Spec = DNSForwarderSpec;
 
+    fn check_all(items: &[(&Resource, &DNSForwarderSpec)], c: &mut SetChecker<'_>) {
+        // The longest matching suffix picks the forwarder: the same suffix
+        // twice would leave the choice to order.
+        let norm = |d: &str| d.trim_end_matches('.').to_ascii_lowercase();
+        for (i, (r, spec)) in items.iter().enumerate() {
+            for (j, domain) in spec.match_domains.iter().enumerate() {
+                let d = norm(domain);
+                if let Some((other, _)) = items[..i]
+                    .iter()
+                    .find(|(_, o)| o.match_domains.iter().any(|m| norm(m) == d))
+                {
+                    c.error(
+                        r,
+                        &format!("spec.match[{j}]"),
+                        format!("`{domain}` is already forwarded by {}", other.id()),
+                    );
+                }
+            }
+        }
+    }
+
     fn check(spec: &DNSForwarderSpec, c: &mut Checker<'_>) {
         if spec.match_domains.is_empty() {
             c.error(
@@ -198,11 +239,10 @@ impl Kind for DNSForwarder {
                 c.error(&format!("spec.match[{i}]"), e);
             }
         }
+        // A zone-only forwarder fails on its zoneRefs (DNSZone is not in
+        // this build) rather than here.
         if spec.upstreams.is_empty() && spec.zone_refs.is_empty() {
-            c.error(
-                "spec.upstreams",
-                "a forwarder needs upstreams (or zoneRefs)",
-            );
+            c.error("spec.upstreams", "a forwarder needs upstreams");
         }
         for (i, u) in spec.upstreams.iter().enumerate() {
             let path = format!("spec.upstreams[{i}]");

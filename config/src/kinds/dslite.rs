@@ -90,7 +90,9 @@ pub struct DSLiteTunnelSpec {
     /// delegated address itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_address_suffix: Option<String>,
-    /// Tunnel MTU (default 1460: 1500 less the 40-byte IPv6 header).
+    /// Tunnel MTU (default: the upstream link's MTU less the 40-byte IPv6
+    /// header and, with an encapsulation limit, its 8-byte option: 1452 on
+    /// a 1500-byte link, 1460 with `encapsulationLimit: none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// Tunnel encapsulation limit (RFC 2473): `none` or 0-255 (default 4, the kernel's).
@@ -102,7 +104,8 @@ pub struct DSLiteTunnelSpec {
     /// Metric of that route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_metric: Option<u32>,
-    /// Set false to keep the tunnel defined but down (default true).
+    /// Set false to keep the resource but remove the tunnel and its route
+    /// (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Run only while these resources are in the given state.
@@ -145,9 +148,13 @@ impl DSLiteTunnelSpec {
             .unwrap_or(Some(4))
     }
 
-    /// The tunnel MTU.
-    pub fn mtu(&self) -> u32 {
-        self.mtu.unwrap_or(1460)
+    /// The tunnel MTU over an upstream link of `link_mtu`: configured, or
+    /// what fits without fragmenting the outer packet.
+    pub fn mtu(&self, link_mtu: u32) -> u32 {
+        self.mtu.unwrap_or_else(|| {
+            let option = if self.encap_limit().is_some() { 8 } else { 0 };
+            link_mtu.saturating_sub(40 + option).max(1280)
+        })
     }
 }
 

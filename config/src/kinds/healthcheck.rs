@@ -197,10 +197,13 @@ impl Kind for HealthCheck {
         }
         match spec.target_source() {
             TargetSource::Static if spec.target.is_none() => c.error("spec.target", "targetSource static needs a target"),
-            TargetSource::DsliteRemote => c.error(
-                "spec.targetSource",
-                "dsliteRemote needs a DSLiteTunnel, which this build of routerd does not implement yet",
-            ),
+            TargetSource::DsliteRemote => match &spec.interface {
+                Some(tunnel) => c.reference("spec.interface", "DSLiteTunnel", tunnel),
+                None => c.error(
+                    "spec.interface",
+                    "targetSource dsliteRemote probes a DSLiteTunnel's AFTR: name the tunnel in interface",
+                ),
+            },
             TargetSource::DefaultGateway if spec.target.is_some() => {
                 c.warn("spec.target", "ignored: targetSource defaultGateway probes the default gateway")
             }

@@ -31,7 +31,9 @@ pub use change::{
 pub use error::KernelError;
 pub use plan::plan;
 pub use sysctl::{ProcSysctl, SysctlReader, sysctl_path};
-pub use tunnel::{Ip6TnlIntent, TunnelChange, TunnelState, ip6tnl_message, tunnel_state};
+pub use tunnel::{
+    Ip6TnlIntent, OWNER_MARK, TunnelChange, TunnelState, ip6tnl_message, tunnel_state,
+};
 pub use types::{
     Address, AddressFlags, AddressIntent, Desired, LOCAL_TABLE, Link, LinkIntent, MAIN_TABLE,
     Observed, Route, RouteIntent, RouteKind, SysctlCompare, SysctlIntent, default_metric,

@@ -76,6 +76,10 @@ pub struct TunnelState {
     pub mtu: Option<u32>,
     /// Administratively up.
     pub up: bool,
+    /// Link name.
+    pub name: String,
+    /// The owning resource, from routerd's alias mark.
+    pub owner: Option<String>,
 }
 
 impl TunnelState {
@@ -86,6 +90,7 @@ impl TunnelState {
             None => self.ignore_encap_limit,
         };
         self.kind.as_deref() == Some("ip6tnl")
+            && self.owner.as_deref() == Some(want.owner.as_str())
             && self.local == Some(want.local)
             && self.remote == Some(want.remote)
             && self.link.filter(|l| *l != 0) == want.link
@@ -95,6 +100,10 @@ impl TunnelState {
             && self.up
     }
 }
+
+/// The start of the interface alias (IFLA_IFALIAS) of routerd's tunnels,
+/// followed by the owning resource (`routerd:DSLiteTunnel/transix`).
+pub const OWNER_MARK: &str = "routerd:";
 
 /// IPPROTO_IPIP: the inner packets are IPv4 (mode ipip6).
 const IPPROTO_IPIP: u8 = 4;
@@ -110,6 +119,12 @@ pub fn ip6tnl_message(want: &Ip6TnlIntent, index: Option<u32>) -> LinkMessage {
     m.header.change_mask = LinkFlags::Up;
     m.attributes.push(LinkAttribute::IfName(want.name.clone()));
     m.attributes.push(LinkAttribute::Mtu(want.mtu));
+    // The owner, kept in the kernel: after a restart routerd still knows
+    // which tunnels are its own and removes those no resource wants.
+    m.attributes.push(LinkAttribute::IfAlias(format!(
+        "{OWNER_MARK}{}",
+        want.owner
+    )));
     let mut data = vec![
         InfoIpTunnel::Local(IpAddr::V6(want.local)),
         InfoIpTunnel::Remote(IpAddr::V6(want.remote)),
@@ -144,6 +159,10 @@ pub fn tunnel_state(m: &LinkMessage) -> TunnelState {
     for attr in &m.attributes {
         match attr {
             LinkAttribute::Mtu(mtu) => s.mtu = Some(*mtu),
+            LinkAttribute::IfName(name) => s.name = name.clone(),
+            LinkAttribute::IfAlias(alias) => {
+                s.owner = alias.strip_prefix(OWNER_MARK).map(str::to_string);
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     match info {
@@ -175,8 +194,8 @@ pub fn tunnel_state(m: &LinkMessage) -> TunnelState {
 }
 
 impl Kernel {
-    /// The link called `name` with its tunnel parameters, if it exists.
-    pub async fn tunnel(&self, name: &str) -> Result<Option<TunnelState>, KernelError> {
+    /// Every link with its tunnel parameters (kind, addresses, owner mark).
+    pub async fn tunnels(&self) -> Result<Vec<TunnelState>, KernelError> {
         let _dumping = self.dumps.lock().await;
         let msgs = dump(
             &self.handle,
@@ -184,16 +203,18 @@ impl Kernel {
         )
         .await
         .map_err(|e| e.into_kernel("dump links"))?;
-        Ok(msgs.iter().find_map(|m| match m {
-            RouteNetlinkMessage::NewLink(l)
-                if l.attributes
-                    .iter()
-                    .any(|a| matches!(a, LinkAttribute::IfName(n) if n == name)) =>
-            {
-                Some(tunnel_state(l))
-            }
-            _ => None,
-        }))
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(tunnel_state(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The link called `name` with its tunnel parameters, if it exists.
+    pub async fn tunnel(&self, name: &str) -> Result<Option<TunnelState>, KernelError> {
+        Ok(self.tunnels().await?.into_iter().find(|t| t.name == name))
     }
 
     /// Brings the ip6tnl link `want.name` to `want`: created when missing,
@@ -289,6 +310,8 @@ mod tests {
             (s.encap_limit, s.ignore_encap_limit, s.up),
             (Some(4), false, true)
         );
+        assert_eq!(s.owner.as_deref(), Some("DSLiteTunnel/transix"));
+        assert_eq!(s.name, "ds-transix");
         assert!(s.matches(&want(Some(4))));
         assert!(!s.matches(&want(None)), "encaplimit none differs");
         s.remote = Some("2001:db8::2".parse().expect("ip"));
