@@ -123,6 +123,9 @@ pub struct DesiredState {
     /// client has not reported its lease yet, so which of them it still
     /// wants is unknown.
     pub held_links: Vec<String>,
+    /// A delegation has not reported yet: routerd's unreachable routes
+    /// (one per delegated prefix, whose prefixes are not known yet) stay.
+    pub hold_unreachable: bool,
     /// Status fields of resources whose intents were derived (the address
     /// an `IPv6DelegatedAddress` computed from its delegation).
     pub derived: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
@@ -156,11 +159,13 @@ pub fn keep_held(plan: &mut Plan, state: &DesiredState) {
             route,
             ..
         } => {
-            !state.held_routes.contains(&route.destination)
-                && !route
+            let held = (state.hold_unreachable && route.kind == RouteKind::Unreachable)
+                || state.held_routes.contains(&route.destination)
+                || route
                     .ifname
                     .as_ref()
-                    .is_some_and(|i| state.held_links.contains(i))
+                    .is_some_and(|i| state.held_links.contains(i));
+            !held
         }
         _ => true,
     });
@@ -330,7 +335,8 @@ fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState)
             kind: "DHCPv6PrefixDelegation".into(),
             name: r.name.clone(),
         };
-        if crate::derived::lease_blocks(&pd, lookup).is_some() {
+        if let Some(gate) = crate::derived::lease_blocks(&pd, lookup) {
+            out.hold_unreachable |= gate.unknown;
             continue;
         }
         let prefixes = lookup.field(&pd, "prefixes");

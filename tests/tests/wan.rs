@@ -681,6 +681,11 @@ fn a_routerd_restart_leaves_the_lan_undisturbed() {
         wire.stderr().contains("listening on").then_some(())
     });
     let heard_before = wire.stdout().matches("router advertisement").count();
+    // And every route and address the router loses meanwhile.
+    let monitor = wan
+        .lab
+        .router
+        .spawn(&["ip", "-6", "monitor", "route", "address"], &[]);
 
     // kill -9, then start again with the same state directory.
     let routerd = wan.lab.routerd.take().expect("routerd");
@@ -698,6 +703,11 @@ fn a_routerd_restart_leaves_the_lan_undisturbed() {
     // ...and none of them ever told the host there was no router or no prefix.
     let heard = wire.stdout();
     assert!(!heard.contains("router lifetime 0s"), "{heard}");
+    let changes = monitor.stdout();
+    assert!(
+        !changes.lines().any(|l| l.starts_with("Deleted")),
+        "the router lost state across the restart:\n{changes}"
+    );
     assert!(!heard.contains("valid time 0s"), "{heard}");
     assert_eq!(
         lan_prefix(&wan).as_deref(),

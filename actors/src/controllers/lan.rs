@@ -109,9 +109,21 @@ fn now_unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A Unix-ms deadline as an `Instant` (`None`: infinite).
-fn instant_at(unix_ms: Option<u64>, now: Instant, now_ms: u64) -> Option<Instant> {
-    unix_ms.map(|at| now + Duration::from_millis(at.saturating_sub(now_ms)))
+/// A Unix-ms deadline as an `Instant` (`None`: infinite), through one
+/// wall-clock reading fixed at start-up: the same deadline always maps to
+/// the same `Instant`, so an unchanged lease is an unchanged RA config (a
+/// new one would make the advertiser send at once, every pass).
+fn instant_at(unix_ms: Option<u64>) -> Option<Instant> {
+    static ANCHOR: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
+    let (base, base_ms) = *ANCHOR.get_or_init(|| (Instant::now(), now_unix_ms()));
+    unix_ms.map(|at| {
+        if at >= base_ms {
+            base + Duration::from_millis(at - base_ms)
+        } else {
+            base.checked_sub(Duration::from_millis(base_ms - at))
+                .unwrap_or(base)
+        }
+    })
 }
 
 /// Text values of a `*From` (a list field gives each item); missing ones
@@ -139,12 +151,7 @@ fn addrs(texts: &[String]) -> Vec<Ipv6Addr> {
 }
 
 /// A delegated address's /64 as its status shows it, capped by its lease.
-fn delegated_prefix(
-    lookup: &dyn Lookup,
-    name: &str,
-    now: Instant,
-    now_ms: u64,
-) -> Option<AdvertisedPrefix> {
+fn delegated_prefix(lookup: &dyn Lookup, name: &str) -> Option<AdvertisedPrefix> {
     let r = ResourceRef {
         kind: "IPv6DelegatedAddress".into(),
         name: name.to_string(),
@@ -152,8 +159,8 @@ fn delegated_prefix(
     let prefix: Ipv6Net = lookup.field(&r, "prefix")?.as_str()?.parse().ok()?;
     let until = |field: &str| lookup.field(&r, field).and_then(|v| v.as_u64());
     let mut p = AdvertisedPrefix::new(prefix);
-    p.lease_preferred_until = instant_at(until("preferredUntilUnixMs"), now, now_ms);
-    p.lease_valid_until = instant_at(until("validUntilUnixMs"), now, now_ms);
+    p.lease_preferred_until = instant_at(until("preferredUntilUnixMs"));
+    p.lease_valid_until = instant_at(until("validUntilUnixMs"));
     Some(p)
 }
 
@@ -223,7 +230,6 @@ fn wanted_ra(
     ra: Option<(&str, &IPv6RouterAdvertisementSpec)>,
     now: Instant,
 ) -> WantedRa {
-    let now_ms = now_unix_ms();
     let mut cfg = RaConfig::default();
     let mut prefixes: Vec<AdvertisedPrefix> = Vec::new();
     let mut from_delegation = false;
@@ -249,7 +255,7 @@ fn wanted_ra(
             if let Some(from) = &spec.prefix_from {
                 from_delegation = true;
                 let delegated = (from.resource.kind == "IPv6DelegatedAddress")
-                    .then(|| delegated_prefix(lookup, &from.resource.name, now, now_ms))
+                    .then(|| delegated_prefix(lookup, &from.resource.name))
                     .flatten();
                 let read = || -> Option<AdvertisedPrefix> {
                     let text = texts_from(std::slice::from_ref(from), lookup)
@@ -296,7 +302,7 @@ fn wanted_ra(
             continue;
         }
         from_delegation = true;
-        if let Some(p) = delegated_prefix(lookup, &r.name, now, now_ms)
+        if let Some(p) = delegated_prefix(lookup, &r.name)
             && !prefixes.iter().any(|q| q.prefix == p.prefix)
         {
             prefixes.push(p);
@@ -743,4 +749,155 @@ fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     drop(links);
     runtime.bus.publish_all(events);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    struct Fake(BTreeMap<String, Value>);
+
+    impl Lookup for Fake {
+        fn field(&self, target: &ResourceRef, field: &str) -> Option<Value> {
+            self.0.get(&format!("{target}.{field}")).cloned()
+        }
+        fn has_status(&self, target: &ResourceRef) -> bool {
+            self.0.keys().any(|k| k.starts_with(&format!("{target}.")))
+        }
+    }
+
+    const CONFIG: &str = r#"
+apiVersion: routerd.net/v1alpha1
+kind: Router
+metadata: {name: t}
+spec:
+  resources:
+  - {apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {name: wan}, spec: {ifname: wan0, managed: false}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {name: lan}, spec: {ifname: lan0, managed: true}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: DHCPv6PrefixDelegation, metadata: {name: wan-pd}, spec: {interface: wan}}
+  - {apiVersion: net.routerd.net/v1alpha1, kind: IPv6DelegatedAddress, metadata: {name: lan-v6}, spec: {prefixDelegation: wan-pd, interface: lan, subnetID: "1", addressSuffix: "::1", announce: true}}
+  - apiVersion: net.routerd.net/v1alpha1
+    kind: IPv6RouterAdvertisement
+    metadata: {name: lan-ra}
+    spec:
+      interface: lan
+      prefixFrom: {resource: IPv6DelegatedAddress/lan-v6, field: address}
+      rdnssFrom: [{resource: IPv6DelegatedAddress/lan-v6, field: address}]
+"#;
+
+    fn bound() -> Fake {
+        Fake(BTreeMap::from([
+            ("DHCPv6PrefixDelegation/wan-pd.phase".into(), json!("Bound")),
+            (
+                "DHCPv6PrefixDelegation/wan-pd.prefixes".into(),
+                json!([{"prefix": "2001:db8:1200::/56",
+                        "preferredUntilUnixMs": now_unix_ms() + 1_000_000,
+                        "validUntilUnixMs": now_unix_ms() + 2_000_000}]),
+            ),
+        ]))
+    }
+
+    #[test]
+    fn an_unchanged_lease_gives_the_same_ra_config_on_every_pass() {
+        let config = routerd_config::load_str("t.yaml", CONFIG)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        let (_, spec) = config
+            .of_kind::<IPv6RouterAdvertisement>()
+            .next()
+            .expect("ra");
+        let statuses = bound();
+        let lookup = Derived {
+            inner: &statuses,
+            config: &config,
+        };
+        let first = wanted_ra(
+            &config,
+            &lookup,
+            "lan0",
+            Some(("lan-ra", spec)),
+            Instant::now(),
+        );
+        let second = wanted_ra(
+            &config,
+            &lookup,
+            "lan0",
+            Some(("lan-ra", spec)),
+            Instant::now() + Duration::from_millis(1500),
+        );
+        // Equal configs are not sent to the advertiser again; a difference
+        // of a millisecond in a lease deadline would make it advertise at
+        // once, on every pass.
+        assert_eq!(first.config, second.config);
+        assert_eq!(first.config.prefixes.len(), 1);
+        assert_eq!(
+            first.config.prefixes[0].prefix.to_string(),
+            "2001:db8:1200:1::/64"
+        );
+        assert!(first.config.prefixes[0].lease_valid_until.is_some());
+        assert_eq!(
+            first.config.rdnss,
+            ["2001:db8:1200:1::1".parse::<Ipv6Addr>().expect("ip")]
+        );
+        assert!(!first.config.router_lifetime.is_zero());
+    }
+
+    #[test]
+    fn without_the_delegation_there_is_no_prefix_and_no_default_router() {
+        let config = routerd_config::load_str("t.yaml", CONFIG)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        let (_, spec) = config
+            .of_kind::<IPv6RouterAdvertisement>()
+            .next()
+            .expect("ra");
+        let mut statuses = bound();
+        statuses.0.insert(
+            "DHCPv6PrefixDelegation/wan-pd.phase".into(),
+            json!("Expired"),
+        );
+        let lookup = Derived {
+            inner: &statuses,
+            config: &config,
+        };
+        let want = wanted_ra(
+            &config,
+            &lookup,
+            "lan0",
+            Some(("lan-ra", spec)),
+            Instant::now(),
+        );
+        assert!(want.config.prefixes.is_empty());
+        assert!(want.config.rdnss.is_empty(), "no resolver in a lost prefix");
+        assert!(want.config.router_lifetime.is_zero());
+        // Right after a restart (no status at all) the link is held instead.
+        let empty = Fake(BTreeMap::new());
+        assert!(undecided(&config, &empty, "lan0").is_some());
+        assert!(undecided(&config, &statuses, "lan0").is_none());
+    }
+
+    #[test]
+    fn withdrawn_prefixes_stay_stale_for_two_hours_and_resolvers_in_them_are_withheld() {
+        let mut link = LanLink::default();
+        let t0 = Instant::now();
+        let p: Ipv6Net = "2001:db8:1200:1::/64".parse().expect("net");
+        link.announce(t0, &[AdvertisedPrefix::new(p)]);
+        let stale = link.announce(t0, &[]);
+        assert_eq!(stale, [p]);
+        let mut dns = vec![
+            "2001:db8:1200:1::1".parse().expect("ip"),
+            "2001:db8:ff::53".parse().expect("ip"),
+        ];
+        assert_eq!(outside(&mut dns, &stale), 1);
+        assert_eq!(dns, ["2001:db8:ff::53".parse::<Ipv6Addr>().expect("ip")]);
+        assert!(
+            link.announce(t0 + STALE_FOR + Duration::from_secs(1), &[])
+                .is_empty()
+        );
+        // Announced again: no longer stale.
+        link.announce(t0, &[]);
+        assert!(link.announce(t0, &[AdvertisedPrefix::new(p)]).is_empty());
+    }
 }

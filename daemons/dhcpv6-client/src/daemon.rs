@@ -133,6 +133,21 @@ fn identity(spec: &Dhcpv6Spec, state_dir: &Path, ifindex: u32) -> anyhow::Result
     Ok((duid, iaid))
 }
 
+/// `at` on the wall clock as seen from one moment fixed at start-up: the
+/// same `Instant` always gives the same value, so deadlines in the status
+/// do not wobble by a millisecond from one read to the next (readers are
+/// woken when they change). The lease file uses [`unix_ms`], the wall clock
+/// of the moment, which is what a restore after a reboot compares with.
+fn anchored_unix_ms(at: Instant) -> u64 {
+    static ANCHOR: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
+    let (base, base_ms) = *ANCHOR.get_or_init(|| (Instant::now(), unix_ms(Instant::now())));
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    match at.checked_duration_since(base) {
+        Some(after) => base_ms.saturating_add(ms(after)),
+        None => base_ms.saturating_sub(ms(base.duration_since(at))),
+    }
+}
+
 fn unix_ms(at: Instant) -> u64 {
     let ago = Instant::now().saturating_duration_since(at);
     SystemTime::now()
@@ -659,7 +674,7 @@ fn information_json(s: &StoredInfo, now_ms: u64) -> Value {
 }
 
 fn prefixes_json(l: &Lease) -> Value {
-    let obtained_ms = unix_ms(l.obtained);
+    let obtained_ms = anchored_unix_ms(l.obtained);
     let until = |secs: u32| -> Value {
         if secs == routerd_dhcpv6_core::lifetimes::INFINITY {
             Value::Null
