@@ -722,3 +722,99 @@ fn a_routerd_restart_leaves_the_lan_undisturbed() {
     );
     assert!(wan.host.ip("-6 route show default").contains("via fe80::"));
 }
+
+#[test]
+fn removing_the_delegation_releases_it_while_the_information_stays() {
+    let mut wan = WanLab::new("wanrl", (1000, 2000, 3000, 4000));
+    let head = r#"apiVersion: routerd.net/v1alpha1
+kind: Router
+metadata: {name: branch}
+spec:
+  resources:
+    - {apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {name: wan}, spec: {ifname: r0, managed: true}}
+    - {apiVersion: net.routerd.net/v1alpha1, kind: DHCPv6Information, metadata: {name: wan-info}, spec: {interface: wan}}
+"#;
+    let pd = r#"    - {apiVersion: net.routerd.net/v1alpha1, kind: DHCPv6PrefixDelegation, metadata: {name: wan-pd}, spec: {interface: wan, prefixLength: 56, solicitMaxDelay: 100ms}}
+"#;
+    wan.serve(&format!("{head}{pd}"));
+    let bound = wan.wait_phase("DHCPv6PrefixDelegation/wan-pd", "Bound", LONG);
+    let pid = bound["daemon"]["pid"].as_u64().expect("pid");
+    wan.wait_phase("DHCPv6Information/wan-info", "Informed", LONG);
+    // The daemon's own events are the resources' events.
+    let described = wan
+        .lab
+        .ctl(&["describe", "DHCPv6PrefixDelegation", "wan-pd"]);
+    assert!(described.contains("delegated fd00:99:100:"), "{described}");
+    let described = wan.lab.ctl(&["describe", "DHCPv6Information", "wan-info"]);
+    assert!(
+        described.contains("DNS fd00:99:2::53, domains -, AFTR aftr.isp.example"),
+        "{described}"
+    );
+
+    let tcpdump = require_command("tcpdump");
+    let wire = wan.lab.router.spawn(
+        &[
+            tcpdump.to_str().expect("utf-8"),
+            "-nli",
+            "r0",
+            "-l",
+            "udp dst port 547",
+        ],
+        &[],
+    );
+    wait_until("tcpdump listening", LONG, || {
+        wire.stderr().contains("listening on").then_some(())
+    });
+    let path = wan.lab.write_config("info-only.yaml", head);
+    wan.lab.ctl(&["apply", "-c", path.to_str().expect("utf-8")]);
+    // Released on the wire, by the same process (reloaded in place), and the
+    // information keeps coming.
+    wait_until("a Release on the wire", LONG, || {
+        wire.stdout().contains("dhcp6 release").then_some(())
+    });
+    let info = wan.wait_phase("DHCPv6Information/wan-info", "Informed", LONG);
+    assert_eq!(info["daemon"]["pid"].as_u64(), Some(pid), "{info}");
+    assert_eq!(info["aftrName"], "aftr.isp.example");
+}
+
+#[test]
+fn a_daemon_left_running_with_an_old_config_is_restarted_with_the_new_one() {
+    let mut wan = WanLab::new("wanad", (1000, 2000, 3000, 4000));
+    let config = |hint: u8| {
+        format!(
+            r#"apiVersion: routerd.net/v1alpha1
+kind: Router
+metadata: {{name: branch}}
+spec:
+  resources:
+    - {{apiVersion: net.routerd.net/v1alpha1, kind: Interface, metadata: {{name: wan}}, spec: {{ifname: r0, managed: true}}}}
+    - {{apiVersion: net.routerd.net/v1alpha1, kind: DHCPv6PrefixDelegation, metadata: {{name: wan-pd}}, spec: {{interface: wan, prefixLength: {hint}, solicitMaxDelay: 100ms}}}}
+"#
+        )
+    };
+    wan.serve(&config(56));
+    let bound = wan.wait_phase("DHCPv6PrefixDelegation/wan-pd", "Bound", LONG);
+    let pid = bound["daemon"]["pid"].as_u64().expect("pid");
+    // routerd dies; while it is down its config changes in a way the
+    // running client cannot take in place (its delegation's hint).
+    let routerd = wan.lab.routerd.take().expect("routerd");
+    routerd.kill9();
+    routerd.wait_exit(Duration::from_secs(5));
+    let path = wan.lab.write_config("router.yaml", &config(60));
+    wan.lab.serve(Some(&path), &[], &[]);
+    let restarted = wait_until("the client restarted with the new config", LONG, || {
+        let s = wan.status("DHCPv6PrefixDelegation/wan-pd");
+        let new_pid = s["daemon"]["pid"].as_u64()?;
+        (new_pid != pid && s["phase"] == "Bound").then_some(s)
+    });
+    let events = wan.lab.events("routerd.daemon.dhcpv6-wan.**");
+    assert!(
+        events.iter().any(|e| e["reason"] == "ConfigChanged"),
+        "{events:?}"
+    );
+    let running =
+        std::fs::read_to_string(wan.lab.state_dir().join("daemons/dhcpv6-wan/config.json"))
+            .expect("daemon config");
+    assert!(running.contains("\"prefixHint\": 60"), "{running}");
+    assert!(restarted["prefix"].is_string(), "{restarted}");
+}

@@ -70,6 +70,15 @@ pub fn dhcpv6_config(ifname: &str, link: &Link<'_>) -> Value {
         "delegate": link.pd.is_some(),
         "information": link.info.is_some(),
     });
+    if let Some(obj) = v.as_object_mut() {
+        // Events name the resources, so routerctl describe shows them.
+        if let Some((r, _)) = link.pd {
+            obj.insert("delegationResource".into(), r.id().into());
+        }
+        if let Some((r, _)) = link.info {
+            obj.insert("informationResource".into(), r.id().into());
+        }
+    }
     if let (Some((_, pd)), Some(obj)) = (link.pd, v.as_object_mut()) {
         if let Some(len) = pd.prefix_hint() {
             obj.insert("prefixHint".into(), len.into());
@@ -102,6 +111,7 @@ pub fn dhcpv4_config(name: &str, ifname: &str, spec: &DHCPv4ClientSpec) -> Value
         "name": name,
         "interface": ifname,
         "releaseOnStop": spec.release_on_removal.unwrap_or(true),
+        "resource": format!("DHCPv4Client/{name}"),
     });
     if let Some(obj) = v.as_object_mut() {
         for (key, value) in [
@@ -333,6 +343,8 @@ spec:
             v,
             json!({
                 "name": "wan-pd", "interface": "wan0", "delegate": true, "information": true,
+                "delegationResource": "DHCPv6PrefixDelegation/wan-pd",
+                "informationResource": "DHCPv6Information/wan-info",
                 "prefixHint": 60, "rapidCommit": true, "releaseOnStop": true,
                 "solicitMaxDelayMs": 100, "duid": "00030001525400000001",
             })
@@ -346,6 +358,7 @@ spec:
         assert_eq!(
             dhcpv4_config(&r.name, "wan0", v4),
             json!({"name": "wan-v4", "interface": "wan0", "releaseOnStop": true,
+                   "resource": "DHCPv4Client/wan-v4",
                    "hostname": "gw", "requestedAddress": "192.0.2.9"})
         );
     }

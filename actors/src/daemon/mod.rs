@@ -290,6 +290,11 @@ impl Actor for DaemonSupervisor {
         async move {
             let dir = daemon_dir(&args.runtime.options.state_dir, &spec.name);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // What a daemon left running by a previous routerd was started
+            // with, to tell whether adopting it means restarting it.
+            let previous_config: Option<Value> = std::fs::read(dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
             write_json_atomic(dir.join("config.json"), &spec.config)
                 .map_err(|e| format!("{}: cannot write the daemon config: {e}", dir.display()))?;
             let client = Client::new(dir.join("daemon.sock")).with_timeout(CALL_TIMEOUT);
@@ -319,7 +324,10 @@ impl Actor for DaemonSupervisor {
                 background: Vec::new(),
             };
             match process::previous(&state.dir, &state.program, &state.socket()).await {
-                Previous::Live(pid) => adopt(&myself, &mut state, pid).await,
+                Previous::Live(pid) => {
+                    let changed = previous_config.as_ref() != Some(&spec.config);
+                    adopt(&myself, &mut state, pid, changed).await
+                }
                 Previous::Hung(pid) => {
                     // Ours but wedged: it holds the socket and would keep a
                     // new daemon from binding it.
@@ -711,14 +719,28 @@ fn relay(
     ));
 }
 
-async fn adopt(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, pid: u32) {
+async fn adopt(myself: &ActorRef<DaemonMsg>, state: &mut DaemonState, pid: u32, changed: bool) {
     state.pid = Some(pid);
     state.adopted = true;
     state.phase = Phase::Running;
     state.started = Instant::now();
     state.monitor = Some(process::watch_pid(myself.clone(), pid));
-    // The daemon may have been started with an older config.
-    let _ = state.client.command(Command::Reload).await;
+    // The daemon may have been started with an older config. One that
+    // cannot reload is restarted with the new one (its state file carries
+    // what it held); one whose config did not change is left alone.
+    let reloaded = state.client.command(Command::Reload).await.is_ok();
+    if changed && !reloaded {
+        state.publish(
+            "restarting",
+            "ConfigChanged",
+            format!(
+                "{} pid {pid} left running by a previous routerd cannot reload its changed config; restarting it",
+                state.program
+            ),
+        );
+        process::kill(pid);
+        return;
+    }
     state.publish(
         "adopted",
         "Adopted",

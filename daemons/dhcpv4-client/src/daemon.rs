@@ -118,7 +118,12 @@ fn unix_ms(at: Instant) -> u64 {
 
 impl Engine {
     fn event(&self, e: NewEvent) {
-        if let Err(err) = self.events.append(e.resource(self.spec.name.clone())) {
+        let resource = self
+            .spec
+            .resource
+            .clone()
+            .unwrap_or_else(|| self.spec.name.clone());
+        if let Err(err) = self.events.append(e.resource(resource)) {
             tracing::warn!("cannot log an event: {err}");
         }
     }

@@ -73,6 +73,10 @@ pub struct Dhcpv4Spec {
     /// usually alone on its WAN link, so 0 by default.
     #[serde(default)]
     pub start_delay_max_ms: u64,
+    /// The resource events name (routerd sets `DHCPv4Client/NAME`); `name`
+    /// when absent.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// A client identifier from the config: `xx:xx[:xx...]` is hex bytes,

@@ -43,6 +43,8 @@ const STALL_LIMIT: Duration = Duration::from_secs(5);
 enum Request {
     Status(oneshot::Sender<DaemonStatus>),
     Renew(oneshot::Sender<CommandOutcome>),
+    /// Re-read the config: which clients run can change in place.
+    Reload(oneshot::Sender<CommandOutcome>),
     /// The `stop` command: the only stop that releases the delegation (when
     /// releaseOnStop says so). A SIGTERM, as at a reboot, keeps it, so the
     /// LAN keeps its prefix when the router comes back.
@@ -59,6 +61,9 @@ pub struct Dhcpv6Daemon {
 /// The engine: run it with [`Engine::run`].
 pub struct Engine {
     spec: Dhcpv6Spec,
+    config_path: PathBuf,
+    /// The delegation client's settings, for one started by a reload.
+    client_config: ClientConfig,
     state_dir: PathBuf,
     duid: Vec<u8>,
     iaid: u32,
@@ -133,6 +138,29 @@ fn identity(spec: &Dhcpv6Spec, state_dir: &Path, ifindex: u32) -> anyhow::Result
     Ok((duid, iaid))
 }
 
+/// How the Information-request machine's phase is named in events and
+/// status: holding answers is `Informed`, not the delegation's `Bound`.
+fn info_phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Idle => "Idle",
+        Phase::Bound => "Informed",
+        _ => "Requesting",
+    }
+}
+
+/// `a, b, c`, or `-` for none.
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// `at` on the wall clock as seen from one moment fixed at start-up: the
 /// same `Instant` always gives the same value, so deadlines in the status
 /// do not wobble by a millisecond from one read to the next (readers are
@@ -175,6 +203,7 @@ fn bind(interface: &str) -> anyhow::Result<UdpSocket> {
 /// Opens the socket, restores identity and lease, and returns the contract
 /// handle plus the engine to run.
 pub fn start(
+    config_path: &Path,
     spec: Dhcpv6Spec,
     state_dir: &Path,
     events: Arc<EventLog>,
@@ -217,6 +246,8 @@ pub fn start(
     let (requests_tx, requests_rx) = mpsc::channel(16);
     let (heartbeat_tx, heartbeat_rx) = watch::channel(Instant::now());
     let engine = Engine {
+        config_path: config_path.to_path_buf(),
+        client_config: cfg.clone(),
         client: spec.delegate.then(|| Client::new(cfg, restored)),
         info: spec
             .information
@@ -336,6 +367,10 @@ impl Engine {
                         let _ = tx.send(());
                         break;
                     }
+                    Some(Request::Reload(tx)) => {
+                        let outcome = self.reload().await;
+                        let _ = tx.send(outcome);
+                    }
                     None => break,
                 },
                 () = self.shutdown.wait() => break,
@@ -372,6 +407,59 @@ impl Engine {
             let a = info.timer(now, &mut self.jitter);
             self.apply_info(a).await;
         }
+    }
+
+    /// Applies a changed config: starts or stops the delegation and the
+    /// information client in place. A delegation that is no longer wanted
+    /// is released (if releaseOnStop) like one whose resource is removed.
+    /// Any other change needs a restart, which routerd does.
+    async fn reload(&mut self) -> CommandOutcome {
+        let new = match Dhcpv6Spec::load(&self.config_path) {
+            Ok(s) => s,
+            Err(e) => return CommandOutcome::Failed(e.to_string()),
+        };
+        if !self.spec.reloadable_to(&new) {
+            return CommandOutcome::Unsupported(
+                "only delegate and information change in place; routerd restarts the client for anything else".into(),
+            );
+        }
+        let now = Instant::now();
+        let mut done = Vec::new();
+        if !new.delegate
+            && let Some(mut client) = self.client.take()
+        {
+            // The delegation's own setting decides, as when its resource
+            // is removed with the whole client.
+            let release = self.spec.release_on_stop;
+            let a = client.handle(now, Event::Stop { release }, &mut self.jitter);
+            self.apply(a).await;
+            done.push("delegation stopped");
+        }
+        if new.delegate && self.client.is_none() {
+            let mut cfg = self.client_config.clone();
+            cfg.prefix_hint = new.prefix_hint;
+            cfg.rapid_commit = new.rapid_commit;
+            cfg.solicit_max_delay = new.solicit_max_delay();
+            self.client_config = cfg.clone();
+            let mut client = Client::new(cfg, None);
+            let a = client.handle(now, Event::Start, &mut self.jitter);
+            self.client = Some(client);
+            self.apply(a).await;
+            done.push("delegation started");
+        }
+        if !new.information && self.info.take().is_some() {
+            self.stored_info = None;
+            done.push("information stopped");
+        }
+        if new.information && self.info.is_none() {
+            let mut info = InfoClient::new(new.solicit_max_delay());
+            let a = info.start(now, &mut self.jitter);
+            self.info = Some(info);
+            self.apply_info(a).await;
+            done.push("information started");
+        }
+        self.spec = new;
+        CommandOutcome::Done(json!({ "reloaded": true, "changes": done }))
     }
 
     async fn renew(&mut self) -> CommandOutcome {
@@ -461,11 +549,15 @@ impl Engine {
                 InfoAction::Send(o) => self.send(&o).await,
                 InfoAction::Phase { from, to, reason } => {
                     let _ = self.events.append(
-                        NewEvent::new("dhcpv6.information.phase.changed", format!("{to:?}"))
-                            .resource(self.spec.name.clone())
-                            .message(format!("information {from:?} -> {to:?}: {reason}"))
-                            .attr("from", format!("{from:?}"))
-                            .attr("to", format!("{to:?}")),
+                        NewEvent::new("dhcpv6.information.phase.changed", info_phase_name(to))
+                            .resource(self.spec.information_id())
+                            .message(format!(
+                                "information {} -> {}: {reason}",
+                                info_phase_name(from),
+                                info_phase_name(to)
+                            ))
+                            .attr("from", info_phase_name(from))
+                            .attr("to", info_phase_name(to)),
                     );
                 }
                 InfoAction::Information(options) => self.informed(options),
@@ -484,10 +576,12 @@ impl Engine {
         self.stored_info = None;
         let _ = self.events.append(
             NewEvent::new("dhcpv6.information.updated", "Informed")
-                .resource(self.spec.name.clone())
+                .resource(self.spec.information_id())
                 .message(format!(
-                    "DNS {:?}, domains {:?}, AFTR {:?}",
-                    options.dns_servers, options.domains, options.aftr_name
+                    "DNS {}, domains {}, AFTR {}",
+                    list(&options.dns_servers),
+                    list(&options.domains),
+                    options.aftr_name.as_deref().unwrap_or("-")
                 ))
                 .attr("information", information_json(&stored, now_ms)),
         );
@@ -500,7 +594,7 @@ impl Engine {
                 Action::Phase { from, to, reason } => {
                     let _ = self.events.append(
                         NewEvent::new("dhcpv6.phase.changed", format!("{to:?}"))
-                            .resource(self.spec.name.clone())
+                            .resource(self.spec.delegation_id())
                             .message(format!("{from:?} -> {to:?}: {reason}"))
                             .attr("from", format!("{from:?}"))
                             .attr("to", format!("{to:?}")),
@@ -516,7 +610,7 @@ impl Engine {
                     }
                     let _ = self.events.append(
                         NewEvent::new("dhcpv6.lease.lost", "Lost")
-                            .resource(self.spec.name.clone())
+                            .resource(self.spec.delegation_id())
                             .message(format!("delegated prefix lost: {reason}")),
                     );
                 }
@@ -539,7 +633,7 @@ impl Engine {
         }
         let _ = self.events.append(
             NewEvent::new("dhcpv6.lease.bound", "Bound")
-                .resource(self.spec.name.clone())
+                .resource(self.spec.delegation_id())
                 .message(format!(
                     "delegated {}",
                     lease
@@ -743,9 +837,10 @@ impl Daemon for Dhcpv6Daemon {
                 .ask(Request::Renew)
                 .await
                 .unwrap_or_else(|e| CommandOutcome::Failed(e.into())),
-            Command::Reload => CommandOutcome::Unsupported(
-                "routerd restarts routerd-dhcpv6-client with its new config".into(),
-            ),
+            Command::Reload => self
+                .ask(Request::Reload)
+                .await
+                .unwrap_or_else(|e| CommandOutcome::Failed(e.into())),
             Command::Stop => {
                 // The engine releases (if configured) before it ends; the
                 // contract server stops after this answer.

@@ -49,6 +49,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &args.socket,
     )?;
     let (handle, engine) = daemon::start(
+        &args.config,
         spec,
         &args.state_dir,
         frame.events.clone(),

@@ -77,6 +77,43 @@ pub struct Dhcpv6Spec {
     /// on the same socket.
     #[serde(default)]
     pub information: bool,
+    /// The resource the delegation's events name (routerd sets
+    /// `DHCPv6PrefixDelegation/NAME`); `name` when absent.
+    #[serde(default)]
+    pub delegation_resource: Option<String>,
+    /// The resource the information's events name (`DHCPv6Information/NAME`);
+    /// `name` when absent.
+    #[serde(default)]
+    pub information_resource: Option<String>,
+}
+
+impl Dhcpv6Spec {
+    /// What the delegation's events name as their resource.
+    pub fn delegation_id(&self) -> String {
+        self.delegation_resource
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// What the information's events name as their resource.
+    pub fn information_id(&self) -> String {
+        self.information_resource
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// Whether a running client can take `other` in place: which clients
+    /// run and what they are called may change; the link and the identity
+    /// may not, and neither may the settings of a delegation that goes on
+    /// running (the server knows it by them).
+    pub fn reloadable_to(&self, other: &Dhcpv6Spec) -> bool {
+        let identity = self.interface == other.interface && self.duid == other.duid;
+        let delegation_goes_on = self.delegate && other.delegate;
+        let delegation_same = self.iaid == other.iaid
+            && self.prefix_hint == other.prefix_hint
+            && self.rapid_commit == other.rapid_commit;
+        identity && (!delegation_goes_on || delegation_same)
+    }
 }
 
 fn default_delay() -> u64 {
@@ -163,6 +200,28 @@ mod tests {
         assert_eq!(s.solicit_max_delay(), Duration::from_secs(1));
         assert!(!s.rapid_commit && !s.release_on_stop);
         assert!(s.delegate && !s.information);
+    }
+
+    #[test]
+    fn a_reload_may_toggle_the_clients_but_not_the_identity() {
+        let both = load(r#"{"name":"wan-pd","interface":"wan0","prefixHint":56,"rapidCommit":true,"information":true}"#)
+            .expect("valid");
+        let info_only =
+            load(r#"{"name":"wan-info","interface":"wan0","delegate":false,"information":true}"#)
+                .expect("valid");
+        assert!(both.reloadable_to(&info_only), "dropping the delegation");
+        assert!(info_only.reloadable_to(&both), "adding one");
+        let other_hint =
+            load(r#"{"name":"wan-pd","interface":"wan0","prefixHint":60,"rapidCommit":true}"#)
+                .expect("valid");
+        assert!(
+            !both.reloadable_to(&other_hint),
+            "a running delegation's hint"
+        );
+        let other_link =
+            load(r#"{"name":"wan-info","interface":"wan1","delegate":false,"information":true}"#)
+                .expect("valid");
+        assert!(!info_only.reloadable_to(&other_link));
     }
 
     #[test]
