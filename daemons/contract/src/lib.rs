@@ -15,6 +15,7 @@ pub mod frame;
 pub mod glob;
 pub mod server;
 pub mod shutdown;
+pub mod spec;
 pub mod telemetry;
 
 pub use client::{Client, ClientError};

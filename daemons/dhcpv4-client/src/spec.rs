@@ -7,42 +7,9 @@ use std::time::Duration;
 
 use routerd_dhcpv4_core::client::usable_address;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-/// Why a config file is refused.
-#[derive(Debug, Error)]
-pub enum SpecError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not valid JSON for this config, with the position serde reports.
-    #[error("{path}: line {line}, column {column}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A field's value is out of range.
-    #[error("{path}: field {field}: {message}")]
-    Field {
-        /// The file.
-        path: String,
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use routerd_contract::spec::SpecError;
+use routerd_contract::spec::SpecFile;
 
 /// One client instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,22 +77,9 @@ fn hostname_ok(h: &str) -> bool {
 impl Dhcpv4Spec {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Dhcpv4Spec, SpecError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let spec: Dhcpv4Spec = serde_json::from_str(&text).map_err(|e| SpecError::Parse {
-            path: shown.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-        let field = |field, message: &str| SpecError::Field {
-            path: shown.clone(),
-            field,
-            message: message.into(),
-        };
+        let file = SpecFile::<Dhcpv4Spec>::read(path)?;
+        let field = |name, message: &str| file.field(name, message);
+        let spec = &file.spec;
         if spec.name.is_empty() {
             return Err(field("name", "a non-empty name"));
         }
@@ -161,7 +115,7 @@ impl Dhcpv4Spec {
         if spec.start_delay_max_ms > 60_000 {
             return Err(field("startDelayMaxMs", "at most 60000"));
         }
-        Ok(spec)
+        Ok(file.spec)
     }
 
     /// The start delay bound.

@@ -5,42 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-/// Why a config or identity file is refused.
-#[derive(Debug, Error)]
-pub enum SpecError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not valid JSON for this config, with the position serde reports.
-    #[error("{path}: line {line}, column {column}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A field's value is out of range.
-    #[error("{path}: field {field}: {message}")]
-    Field {
-        /// The file.
-        path: String,
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use routerd_contract::spec::SpecError;
+use routerd_contract::spec::SpecFile;
 
 /// One client instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,22 +94,9 @@ fn yes() -> bool {
 impl Dhcpv6Spec {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Dhcpv6Spec, SpecError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let spec: Dhcpv6Spec = serde_json::from_str(&text).map_err(|e| SpecError::Parse {
-            path: shown.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-        let field = |field, message: &str| SpecError::Field {
-            path: shown.clone(),
-            field,
-            message: message.into(),
-        };
+        let file = SpecFile::<Dhcpv6Spec>::read(path)?;
+        let field = |name, message: &str| file.field(name, message);
+        let spec = &file.spec;
         if spec.interface.is_empty() || spec.interface.len() > 15 {
             return Err(field("interface", "an interface name of 1-15 bytes"));
         }
@@ -163,7 +117,7 @@ impl Dhcpv6Spec {
         {
             return Err(field("duid", "hex, 2-130 bytes"));
         }
-        Ok(spec)
+        Ok(file.spec)
     }
 
     /// The Solicit delay bound.
