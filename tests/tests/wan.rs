@@ -187,6 +187,27 @@ impl WanLab {
     }
 }
 
+/// tcpdump on `ifname` in `ns`, one line a packet (`-v` when `verbose`),
+/// already listening when this returns.
+fn watch_wire(ns: &Netns, ifname: &str, verbose: bool, filter: &str) -> Process {
+    let tcpdump = require_command("tcpdump");
+    let flags = if verbose { "-nvli" } else { "-nli" };
+    let wire = ns.spawn(
+        &[
+            tcpdump.to_str().expect("utf-8"),
+            flags,
+            ifname,
+            "-l",
+            filter,
+        ],
+        &[],
+    );
+    wait_until("tcpdump listening", LONG, || {
+        wire.stderr().contains("listening on").then_some(())
+    });
+    wire
+}
+
 fn config(extra: &str) -> String {
     format!(
         r#"apiVersion: routerd.net/v1alpha1
@@ -404,17 +425,7 @@ fn without_the_delegation_the_lan_is_told_at_once_and_numbered_again_when_it_ret
             .then_some(())
     });
     // Renew at T1, seen on the wire.
-    let tcpdump = require_command("tcpdump");
-    let wire = wan.lab.router.spawn(
-        &[
-            tcpdump.to_str().expect("utf-8"),
-            "-nli",
-            "r0",
-            "-l",
-            "udp dst port 547",
-        ],
-        &[],
-    );
+    let wire = watch_wire(&wan.lab.router, "r0", false, "udp dst port 547");
     wait_until("a Renew at T1 on the wire", LONG, || {
         wire.stdout().contains("dhcp6 renew").then_some(())
     });
@@ -666,20 +677,7 @@ fn a_routerd_restart_leaves_the_lan_undisturbed() {
             .then_some(())
     });
     // Every RA the host hears from now on, verbosely.
-    let tcpdump = require_command("tcpdump");
-    let wire = wan.host.spawn(
-        &[
-            tcpdump.to_str().expect("utf-8"),
-            "-nvli",
-            "eth0",
-            "-l",
-            "icmp6 and ip6[40] == 134",
-        ],
-        &[],
-    );
-    wait_until("tcpdump listening", LONG, || {
-        wire.stderr().contains("listening on").then_some(())
-    });
+    let wire = watch_wire(&wan.host, "eth0", true, "icmp6 and ip6[40] == 134");
     let heard_before = wire.stdout().matches("router advertisement").count();
     // And every route and address the router loses meanwhile.
     let monitor = wan
@@ -751,20 +749,7 @@ spec:
         "{described}"
     );
 
-    let tcpdump = require_command("tcpdump");
-    let wire = wan.lab.router.spawn(
-        &[
-            tcpdump.to_str().expect("utf-8"),
-            "-nli",
-            "r0",
-            "-l",
-            "udp dst port 547",
-        ],
-        &[],
-    );
-    wait_until("tcpdump listening", LONG, || {
-        wire.stderr().contains("listening on").then_some(())
-    });
+    let wire = watch_wire(&wan.lab.router, "r0", false, "udp dst port 547");
     let path = wan.lab.write_config("info-only.yaml", head);
     wan.lab.ctl(&["apply", "-c", path.to_str().expect("utf-8")]);
     // Released on the wire, by the same process (reloaded in place), and the
