@@ -163,7 +163,13 @@ pub struct V4Lease {
     /// Classless static routes (option 121): destination and gateway
     /// (`0.0.0.0`: on-link).
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// Interface MTU (option 26).
+    pub mtu: Option<u32>,
 }
+
+/// The smallest DHCP-given MTU applied: below 1280 the kernel would
+/// disable IPv6 on the link, which a WAN carrying a delegation cannot lose.
+pub const V4_MTU_MIN: u32 = 1280;
 
 /// The lease a `DHCPv4Client` holds now.
 pub fn v4_lease(client: &ResourceRef, lookup: &dyn Lookup) -> Result<V4Lease, Closed> {
@@ -190,10 +196,15 @@ pub fn v4_lease(client: &ResourceRef, lookup: &dyn Lookup) -> Result<V4Lease, Cl
             Some((d, g))
         })
         .collect();
+    let mtu = lookup
+        .field(client, "mtu")
+        .and_then(|m| m.as_u64())
+        .and_then(|m| u32::try_from(m).ok());
     Ok(V4Lease {
         address,
         gateway,
         routes,
+        mtu,
     })
 }
 
@@ -359,6 +370,7 @@ mod tests {
             address: "192.0.2.10/24".parse().unwrap(),
             gateway: Some("192.0.2.1".parse().unwrap()),
             routes: Vec::new(),
+            mtu: None,
         };
         let (a, r) = v4_intents("DHCPv4Client/wan", "wan0", &client_spec(), &lease);
         assert_eq!(
@@ -393,6 +405,7 @@ mod tests {
             address: "203.0.113.7/32".parse().unwrap(),
             gateway: Some("203.0.113.1".parse().unwrap()),
             routes: Vec::new(),
+            mtu: None,
         };
         let (_, r) = v4_intents("DHCPv4Client/wan", "wan0", &client_spec(), &slash32);
         assert_eq!(r[0].destination.to_string(), "203.0.113.1/32");

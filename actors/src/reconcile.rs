@@ -374,6 +374,22 @@ fn derived_intents(config: &Config, lookup: &dyn Lookup, out: &mut DesiredState)
                 let (address, routes) = crate::derived::v4_intents(&id, &ifname, spec, &lease);
                 out.desired.addresses.push(address);
                 out.desired.routes.extend(routes);
+                // Option 26, unless the Interface sets the MTU itself.
+                let configured = out
+                    .desired
+                    .links
+                    .iter()
+                    .any(|l| l.ifname == ifname && l.mtu.is_some());
+                if let Some(mtu) = lease.mtu.filter(|m| *m >= crate::derived::V4_MTU_MIN)
+                    && !configured
+                {
+                    out.desired.links.push(LinkIntent {
+                        owner: id.clone(),
+                        ifname: ifname.clone(),
+                        admin_up: None,
+                        mtu: Some(mtu),
+                    });
+                }
             }
             Err(gate) if gate.unknown => out.held_links.push(ifname),
             Err(_) => {}

@@ -574,6 +574,7 @@ fn a_dhcpv4_lease_becomes_the_wan_address_and_routes_and_a_nak_replaces_it() {
                 &format!("--dhcp-range={range},255.255.255.0,2m"),
                 "--dhcp-option=option:router,192.0.2.2",
                 "--dhcp-option=option:dns-server,192.0.2.53",
+                "--dhcp-option=option:mtu,1400",
                 "--dhcp-option=option:T1,4",
                 "--dhcp-option=option:T2,8",
                 "--dhcp-option=121,10.77.0.0/16,192.0.2.254,0.0.0.0/0,192.0.2.2",
@@ -627,6 +628,13 @@ spec:
             .then_some(r)
     });
     assert!(routes.contains("metric 50"), "{routes}");
+    // Option 26 sets the link's MTU (the Interface sets none of its own).
+    wait_until("r0's MTU from the lease", LONG, || {
+        lab.router
+            .ip("link show r0")
+            .contains("mtu 1400")
+            .then_some(())
+    });
     // Renewed at T1 (4 s): dnsmasq answers a DHCPREQUEST from the bound client.
     wait_until("a renewal at T1", LONG, || {
         (server.stderr().matches("DHCPACK").count() >= 2).then_some(())

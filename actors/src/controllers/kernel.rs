@@ -233,6 +233,12 @@ impl KernelController {
                 }),
                 // Its routes' destinations come and go with the lease.
                 Family::Routes => scope.merge(Scope::All),
+                // Its MTU (option 26) on the link.
+                Family::Links => scope.merge(Scope::Some {
+                    resources: BTreeSet::from([target.to_string()]),
+                    ifnames: ifname_of(config, &spec.interface).into_iter().collect(),
+                    destinations: BTreeSet::new(),
+                }),
                 _ => {}
             }
         }
