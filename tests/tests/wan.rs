@@ -34,9 +34,15 @@ struct WanLab {
     isp: Isp,
     /// kea's T1, T2, preferred and valid lifetimes.
     timers: (u32, u32, u32, u32),
+    /// The /48 kea delegates /56s from.
+    pool: &'static str,
 }
 
-fn kea_config(dir: &std::path::Path, t1: u32, t2: u32, preferred: u32, valid: u32) -> PathBuf {
+fn kea_config(
+    dir: &std::path::Path,
+    pool: &str,
+    (t1, t2, preferred, valid): (u32, u32, u32, u32),
+) -> PathBuf {
     let conf = format!(
         r#"{{"Dhcp6": {{
   "interfaces-config": {{ "interfaces": [ "p0" ] }},
@@ -49,7 +55,7 @@ fn kea_config(dir: &std::path::Path, t1: u32, t2: u32, preferred: u32, valid: u3
     {{ "name": "aftr-name", "data": "aftr.isp.example" }}
   ],
   "subnet6": [ {{ "id": 1, "subnet": "fd00:99:2::/64", "interface": "p0", "rapid-commit": true,
-    "pd-pools": [ {{ "prefix": "fd00:99:100::", "prefix-len": 48, "delegated-len": 56 }} ] }} ],
+    "pd-pools": [ {{ "prefix": "{pool}", "prefix-len": 48, "delegated-len": 56 }} ] }} ],
   "loggers": [ {{ "name": "kea-dhcp6", "output_options": [ {{ "output": "stdout" }} ], "severity": "INFO" }} ]
 }}}}"#
     );
@@ -102,13 +108,13 @@ impl WanLab {
                 dir,
             },
             timers,
+            pool: "fd00:99:100::",
         }
     }
 
     fn start_kea(&mut self) {
-        let (t1, t2, preferred, valid) = self.timers;
         let dir = &self.isp.dir;
-        let conf = kea_config(dir, t1, t2, preferred, valid);
+        let conf = kea_config(dir, self.pool, self.timers);
         for stale in ["kea-dhcp6.kea-dhcp6.pid", "kea-dhcp6.pid"] {
             let _ = std::fs::remove_file(dir.join(stale));
         }
@@ -137,7 +143,7 @@ impl WanLab {
         });
         self.lab
             .peer
-            .ip(&format!("-6 route add fd00:99:100::/48 via {ll} dev p0"));
+            .ip(&format!("-6 route add fd00:99::/32 via {ll} dev p0"));
         // kea opens its sockets only on links that are up when it starts:
         // after routerd has brought the WAN link up.
         self.start_kea();
@@ -810,4 +816,65 @@ spec:
             .expect("daemon config");
     assert!(running.contains("\"prefixHint\": 60"), "{running}");
     assert!(restarted["prefix"].is_string(), "{restarted}");
+}
+
+#[test]
+fn renumbering_announces_the_new_prefix_and_deprecates_the_old() {
+    let mut wan = WanLab::new("wannum", (2, 4, 300, 600));
+    wan.serve(&config(""));
+    wan.wait_phase("DHCPv6PrefixDelegation/wan-pd", "Bound", LONG);
+    let old = wait_until("the LAN numbered", LONG, || lan_prefix(&wan));
+    let old_base = old.trim_end_matches("::1").to_string();
+    wait_until("the host's address from the first prefix", LONG, || {
+        wan.host_addresses()
+            .into_iter()
+            .any(|(a, deprecated)| a.starts_with(&old_base) && !deprecated)
+            .then_some(())
+    });
+    // The ISP renumbers: kea comes back delegating from another /48 and no
+    // longer knows the old binding.
+    wan.stop_kea();
+    wan.pool = "fd00:99:200::";
+    wan.start_kea();
+    let new = wait_until("the LAN renumbered", LONG, || {
+        wan.lab
+            .addresses("lan0")
+            .into_iter()
+            .find(|(a, len)| a.starts_with("fd00:99:200:") && *len == 64)
+            .map(|(a, _)| a)
+    });
+    let new_base = new.trim_end_matches("::1").to_string();
+    wait_until("the old address gone from the LAN link", LONG, || {
+        lan_prefix(&wan).is_none().then_some(())
+    });
+    let ra = wait_until(
+        "the RA announces the new prefix, the old deprecated",
+        LONG,
+        || {
+            let s = wan.status("IPv6RouterAdvertisement/lan-ra");
+            let announced = s["prefixes"][0]["prefix"]
+                .as_str()
+                .is_some_and(|p| p.starts_with(&new_base));
+            let deprecated = s["deprecated"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|p| p.as_str().is_some_and(|p| p.starts_with(&old_base)))
+            });
+            (announced && deprecated).then_some(s)
+        },
+    );
+    assert_ne!(ra["routerLifetime"], 0, "{ra}");
+    // The host: a preferred address in the new prefix, the old one deprecated.
+    wait_until("the host moves to the new prefix", LONG, || {
+        let have = wan.host_addresses();
+        let new_ok = have.iter().any(|(a, d)| a.starts_with(&new_base) && !d);
+        let old_preferred = have.iter().any(|(a, d)| a.starts_with(&old_base) && !d);
+        (new_ok && !old_preferred).then_some(())
+    });
+    wait_until("the host reaches the ISP from the new prefix", LONG, || {
+        wan.host
+            .exec(&["ping", "-6", "-c", "1", "-W", "1", "fd00:99:2::1"])
+            .status
+            .success()
+            .then_some(())
+    });
 }
