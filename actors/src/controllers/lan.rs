@@ -2,8 +2,10 @@
 //! DHCPv6 server (`routerd-lan`), one loop each per LAN interface.
 //!
 //! Honest advertisement lives here: prefixes come from the delegated
-//! addresses' status, which the kernel controller clears the moment the
-//! delegation stops being usable. A prefix that disappears is handed to the
+//! addresses as derived from their delegation's status at that moment
+//! (`crate::derived`, the same rule the kernel controller installs them
+//! by), so they vanish the moment the delegation stops being usable. A
+//! prefix that disappears is handed to the
 //! advertiser, which announces it deprecated (lifetimes 0) in its next
 //! advertisements and then drops it; an RA whose prefixes all come from
 //! delegations and has none left says router lifetime 0 ("no default
@@ -263,13 +265,7 @@ fn wanted_ra(
                         .next()?;
                     // `addr/len` names its prefix; a bare address its /64.
                     let net: Ipv6Net = match text.parse::<Ipv6Net>() {
-                        Ok(n) if n.prefix_len() <= 64 || n.prefix_len() == 128 => {
-                            if n.prefix_len() == 128 {
-                                Ipv6Net::new(n.addr(), 64).ok()?
-                            } else {
-                                n
-                            }
-                        }
+                        Ok(n) if n.prefix_len() == 128 => Ipv6Net::new(n.addr(), 64).ok()?,
                         Ok(n) => n,
                         Err(_) => Ipv6Net::new(text.parse().ok()?, 64).ok()?,
                     };
