@@ -1,0 +1,1 @@
+//! BFD (RFC 5880/5881), single-hop asynchronous mode.

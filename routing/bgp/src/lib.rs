@@ -1,0 +1,1 @@
+//! BGP-4 protocol core, pure: no sockets, no clocks.
