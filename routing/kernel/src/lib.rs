@@ -15,6 +15,7 @@
 mod apply;
 mod change;
 mod error;
+mod fib;
 mod netlink;
 mod observe;
 mod plan;
@@ -29,6 +30,10 @@ pub use change::{
     Action, Change, Pending, Plan, RemovalReason, RouteSpec, Transition, protocol_name,
 };
 pub use error::KernelError;
+pub use fib::{
+    BGP_PROTO, FibOp, FibReport, FibRoute, NextHop, by_destination, delete_message, fib_route,
+    route_message,
+};
 pub use plan::plan;
 pub use sysctl::{ProcSysctl, SysctlReader, sysctl_path};
 pub use tunnel::{
