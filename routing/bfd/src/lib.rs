@@ -9,8 +9,8 @@
 //! - [`jitter`]: the [`Jitter`] source for periodic transmission.
 //! - [`demux`]: which session a received packet belongs to (RFC 5880 6.3).
 //! - [`status`], [`error`]: counters, status snapshots, parse errors and drop reasons.
-//! - `runner` (feature `runner`, on by default): the RFC 5881 UDP edge and an
-//!   async task running many sessions, for the BGP daemon.
+//! - `io` and `runner` (feature `runner`, on by default): the RFC 5881 UDP
+//!   edge and [`Bfd`], an async task running many sessions, for the BGP daemon.
 
 #![warn(missing_docs)]
 
@@ -18,8 +18,12 @@ pub mod config;
 pub mod demux;
 pub mod error;
 pub mod fsm;
+#[cfg(feature = "runner")]
+pub mod io;
 pub mod jitter;
 pub mod packet;
+#[cfg(feature = "runner")]
+pub mod runner;
 pub mod status;
 
 pub use config::{AuthConfig, ConfigError, SessionParams};
@@ -29,3 +33,9 @@ pub use fsm::{Action, Event, Session, StateChange};
 pub use jitter::{FixedJitter, Jitter, SeededJitter};
 pub use packet::{Auth, AuthType, ControlPacket, Diag, State};
 pub use status::{Counters, SessionStatus};
+
+#[cfg(feature = "runner")]
+pub use runner::{
+    Bfd, RunnerError, RunnerStatus, SessionEvent, SessionHandle, SessionId, SessionReport,
+    SessionSpec, SessionView,
+};
