@@ -1,0 +1,8 @@
+//! routerd-bgp: the BGP-4 and BFD speaker routerd runs as a managed daemon.
+//!
+//! - [`net`]: TCP for sessions: the listener, connections, MD5 signatures
+//!   (RFC 2385) and TTL security (RFC 5082).
+
+#![warn(missing_docs)]
+
+pub mod net;
