@@ -158,8 +158,16 @@ impl DropReason {
 }
 
 /// Packets dropped, per reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct DropCounters([u64; DropReason::ALL.len()]);
+
+impl std::fmt::Debug for DropCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.nonzero().map(|(r, n)| (r.as_str(), n)))
+            .finish()
+    }
+}
 
 impl DropCounters {
     /// Counts one drop.

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use routerd_bfd_core::{SessionHandle, State};
 use routerd_lab::{Netns, veth, wait_until};
@@ -98,6 +98,8 @@ pub struct Cut<'a> {
     ns: &'a Netns,
     /// When `nft` returned: the rule was committed by then.
     pub at: Instant,
+    /// The same moment on the wall clock, to compare with peers' logs.
+    pub wall: SystemTime,
     /// How long `nft` took (the cut happened somewhere in it).
     pub nft_took: Duration,
 }
@@ -124,9 +126,11 @@ impl<'a> Cut<'a> {
         let path_s = path.to_string_lossy().into_owned();
         ns.run(&["nft", "-f", &path_s]);
         let at = Instant::now();
+        let wall = SystemTime::now();
         Cut {
             ns,
             at,
+            wall,
             nft_took: at - start,
         }
     }
@@ -163,4 +167,42 @@ pub fn wait_state(h: &SessionHandle, state: State, timeout: Duration) -> Option<
 /// Milliseconds with one decimal, for the printed figures.
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+pub mod interop;
+
+/// Parses a log timestamp "YYYY-MM-DD HH:MM:SS.fff" (or with '/' between the
+/// date fields) as UTC; the peers run with TZ=UTC. None if it is not one.
+pub fn parse_utc(stamp: &str) -> Option<SystemTime> {
+    let (date, time) = stamp.split_once(' ')?;
+    let mut d = date.split(['-', '/']).map(|x| x.parse::<i64>());
+    let (y, m, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<u64>());
+    let (h, mi, s) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let nanos: u32 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// The first line of `log` containing every one of `needles` whose leading
+/// timestamp (the first `stamp_len` characters) is at or after `after`.
+pub fn first_logged(
+    log: &str,
+    stamp_len: usize,
+    needles: &[&str],
+    after: SystemTime,
+) -> Option<SystemTime> {
+    log.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| parse_utc(l.get(..stamp_len)?))
+        .find(|t| *t >= after)
 }
