@@ -913,3 +913,78 @@ fn packet_loss_below_the_multiplier_does_not_flap() {
     }
     assert!(p.log.is_empty(), "{:?}", p.log);
 }
+
+/// Hostile input at the session level: random (decodable) packets, timer
+/// ticks, admin toggles and parameter changes never panic, every sent packet
+/// decodes back to itself, and an Up session always knows its peer. The fuzz
+/// target does the same with coverage guidance; this runs in every `cargo test`.
+#[test]
+fn random_scripts_never_break_the_session() {
+    let mut rng = SeededJitter::new(0xbfd);
+    let mut accepted = 0u32;
+    for _ in 0..2_000 {
+        let mut now = Instant::now();
+        let mult = (rng.next_u64() % 4) as u8 + 1;
+        let mut s = Session::new(
+            7,
+            SessionParams::new(((rng.next_u64() % 100 + 1) as u32) * MS, mult),
+            now,
+        )
+        .expect("valid");
+        let mut j = SeededJitter::new(rng.next_u64());
+        for _ in 0..60 {
+            let actions = match rng.next_u64() % 6 {
+                0..=2 => {
+                    let mut b: Vec<u8> = (0..24 + rng.next_u64() % 8)
+                        .map(|_| rng.next_u64() as u8)
+                        .collect();
+                    // Mostly plausible headers, often addressed to us.
+                    b[0] = (b[0] & 0x1f) | 0x20;
+                    b[1] &= !0x05;
+                    b[3] = 24;
+                    b[2] = b[2].max(1);
+                    if rng.next_u64().is_multiple_of(2) {
+                        b[8..12].copy_from_slice(&7u32.to_be_bytes());
+                    }
+                    match ControlPacket::decode(&b) {
+                        Ok(p) => {
+                            accepted += 1;
+                            s.handle(now, Event::Received(&p), &mut j)
+                        }
+                        Err(_) => continue,
+                    }
+                }
+                3 => {
+                    let e = if rng.next_u64().is_multiple_of(2) {
+                        Event::AdminDown
+                    } else {
+                        Event::AdminUp
+                    };
+                    s.handle(now, e, &mut j)
+                }
+                4 => {
+                    let v = rng.next_u64();
+                    let p = SessionParams::new(((v % 300) as u32) * MS, (v >> 8) as u8 % 5);
+                    s.set_params(now, p, &mut j).unwrap_or_default()
+                }
+                _ => {
+                    now = s.next_deadline().map_or(now, |d| now.max(d));
+                    s.handle(now, Event::Timer, &mut j)
+                }
+            };
+            for a in &actions {
+                if let Action::Send(p) = a {
+                    assert_eq!(ControlPacket::decode(&p.encode()).as_ref(), Ok(p));
+                    assert!(!(p.poll && p.final_));
+                }
+            }
+            if s.state() == State::Up {
+                assert_ne!(s.remote_discr(), 0);
+            }
+        }
+    }
+    assert!(
+        accepted > 10_000,
+        "only {accepted} packets reached the session"
+    );
+}
