@@ -39,7 +39,13 @@ PACKAGES=(
   dhcpcd-base    # the dhcpcd binary alone (no service): the DHCPv6-PD benchmark's
                  # reference client and a DHCPv6 client peer for the LAN server
   ndisc6         # rdisc6: an independent reader of routerd's router advertisements
+  bird2          # BGP and BFD peer (run in test namespaces with their own configs)
+  frr            # BGP (bgpd) and BFD (bfdd) peer, likewise
 )
+
+# Peers whose packages ship a service: it must never run in the machine's own
+# namespace (tests start them in namespaces they create).
+SERVICES=(bird frr)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -53,8 +59,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q || die "apt-get update failed"
+  # While installing, forbid every service start (policy-rc.d exit 101):
+  # bird and frr would otherwise start in the host namespace.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy" && own_policy=1
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}" \
-    || die "apt-get install ${missing[*]} failed"
+    || { [ "$own_policy" = 1 ] && rm -f "$policy"; die "apt-get install ${missing[*]} failed"; }
+  [ "$own_policy" = 1 ] && rm -f "$policy"
   for p in "${missing[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
       || die "$p is still not installed"
@@ -62,6 +76,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "install-deps: all ${#PACKAGES[@]} packages present"
 fi
+
+# And keep them from starting at boot, or now if something started them.
+for svc in "${SERVICES[@]}"; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled "$svc" >/dev/null 2>&1; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    echo "install-deps: disabled the $svc service (tests run $svc in their own namespaces)"
+  fi
+done
 
 # The dnsmasq service package must not be here: it runs dnsmasq in the host
 # namespace and rewrites the host's resolver.
