@@ -41,11 +41,12 @@ PACKAGES=(
   ndisc6         # rdisc6: an independent reader of routerd's router advertisements
   bird2          # BGP and BFD peer (run in test namespaces with their own configs)
   frr            # BGP (bgpd) and BFD (bfdd) peer, likewise
+  gobgpd         # GoBGP (gobgpd + gobgp CLI): BGP peer, likewise
 )
 
 # Peers whose packages ship a service: it must never run in the machine's own
 # namespace (tests start them in namespaces they create).
-SERVICES=(bird frr)
+SERVICES=(bird frr gobgpd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
