@@ -578,3 +578,116 @@ fn packing_fills_each_update() {
     let n = UpdateEncoder::new(ebgp4()).withdraw(v6s.iter().copied(), &mut out);
     assert_eq!(n, 5000usize.div_ceil((4096 - 30) / 9));
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// BIRD 2.0.12 on the wire, captured by tests/bird.rs (`--nocapture`
+/// prints them): its OPEN and the initial table it exported with the
+/// filters of that test. Kept here so the cross-check runs without root.
+#[test]
+fn bird_2_0_12_capture() {
+    use routerd_bgp_core::wire::{AddPath, AddPathMode, Capability, Fqdn, Open};
+    let open = unhex(
+        "ffffffffffffffffffffffffffffffff00580104fde900090a6301013b023901040001000101040002000102\
+         000600400a0078000101000002010041040000fde945040001010246004700490b09626972642d7065657200",
+    );
+    let o = Open::decode(&open[19..]).expect("BIRD's OPEN");
+    assert_eq!(
+        (o.asn(), o.hold_time, o.bgp_id),
+        (65001, 9, a4("10.99.1.1"))
+    );
+    for want in [
+        Capability::FourOctetAs(65001),
+        Capability::AddPath(vec![AddPath {
+            afi_safi: AfiSafi::IPV4_UNICAST,
+            mode: AddPathMode::Send,
+        }]),
+        Capability::Fqdn(Fqdn {
+            hostname: "bird-peer".into(),
+            domain: String::new(),
+        }),
+        Capability::Unknown {
+            code: 71,
+            value: vec![],
+        },
+    ] {
+        assert!(o.capabilities.contains(&want), "{want:?}");
+    }
+    let updates = [
+        "ffffffffffffffffffffffffffffffff005502000000314001010140020602010000fde94003040a63010180040400000032\
+         c00804fde90064c0200c0000fde90000000100000002180a0a0219c0000280180a0a01",
+        "ffffffffffffffffffffffffffffffff005102000000354001010140020602010000fde94003040a63010180040400000032\
+         c00808fde90064ffffff01c0200c0000fde9000000010000000220c6336407",
+        "ffffffffffffffffffffffffffffffff00170200000000",
+        "ffffffffffffffffffffffffffffffff0075020000005e900e004600020120fd000099000100000000000000000001fe80\
+         000000000000a890cbfffe294a92003020010db800108020010db80030000000000000000000014020010db80020000140\
+         01010240020602010000fde9c00804fde90258",
+        "ffffffffffffffffffffffffffffffff001d0200000006800f03000201",
+    ];
+    let mut stream = Vec::new();
+    for u in updates {
+        stream.extend(unhex(u));
+    }
+    let mut framer = routerd_bgp_core::wire::Framer::new();
+    framer.push(&stream);
+    let mut routes = Vec::new();
+    let mut eor = Vec::new();
+    while let Some(frame) = framer.next_frame().expect("framing") {
+        let Message::Update(u) = frame.decode(&ebgp4()).expect("decodes") else {
+            panic!()
+        };
+        assert_eq!(u.problems, vec![]);
+        eor.extend(u.end_of_rib());
+        for r in u.reachable() {
+            let attrs = u.attrs_for(&r);
+            for p in r.nlri.iter() {
+                routes.push((p, attrs.clone()));
+            }
+        }
+    }
+    assert_eq!(eor, vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]);
+    let prefixes: Vec<String> = routes.iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(
+        prefixes,
+        [
+            "10.10.2.0/24",
+            "192.0.2.128/25",
+            "10.10.1.0/24",
+            "198.51.100.7/32",
+            "2001:db8:10::/48",
+            "2001:db8:30::1/128",
+            "2001:db8:20:1::/64",
+        ]
+    );
+    let (_, v4) = &routes[3];
+    assert_eq!(v4.origin, Some(Origin::Egp));
+    assert_eq!(v4.med, Some(50));
+    assert_eq!(
+        v4.communities,
+        vec![Community::new(65001, 100), Community::NO_EXPORT]
+    );
+    assert_eq!(
+        v4.large_communities,
+        vec![LargeCommunity {
+            global: 65001,
+            local1: 1,
+            local2: 2
+        }]
+    );
+    assert_eq!(v4.next_hop, Some(NextHop::V4(a4("10.99.1.1"))));
+    let (_, v6) = &routes[4];
+    assert_eq!(
+        v6.next_hop,
+        Some(NextHop::V6 {
+            global: a6("fd00:99:1::1"),
+            link_local: Some(a6("fe80::a890:cbff:fe29:4a92"))
+        })
+    );
+    assert_eq!(v6.origin, Some(Origin::Incomplete));
+    assert_eq!(v6.communities, vec![Community::new(65001, 600)]);
+}
