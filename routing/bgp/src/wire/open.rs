@@ -237,9 +237,17 @@ impl Open {
         out.extend_from_slice(&self.my_as.to_be_bytes());
         out.extend_from_slice(&self.hold_time.to_be_bytes());
         out.extend_from_slice(&self.bgp_id.octets());
+        // An OPEN never exceeds 4096 octets (RFC 8654 §4): capabilities that
+        // would not fit are left out whole.
+        let room = super::types::MAX_MESSAGE_LEN - (out.len() - start) - 6;
         let mut caps = Vec::new();
         for c in &self.capabilities {
+            let before = caps.len();
             c.encode(&mut caps);
+            if caps.len() > room {
+                caps.truncate(before);
+                break;
+            }
         }
         if caps.is_empty() {
             out.push(0);
@@ -249,9 +257,6 @@ impl Open {
             out.push(u8::try_from(caps.len()).unwrap_or(0));
             out.extend_from_slice(&caps);
         } else {
-            // OPEN never exceeds 4096 octets (RFC 8654 §4): cut the list.
-            let room = super::types::MAX_MESSAGE_LEN - (out.len() - start) - 6;
-            caps.truncate(room);
             out.push(PARAM_EXTENDED_LENGTH);
             out.push(PARAM_EXTENDED_LENGTH);
             out.extend_from_slice(&u16::try_from(caps.len() + 3).unwrap_or(0).to_be_bytes());
@@ -356,6 +361,23 @@ mod tests {
         ];
         let got = Open::decode(&body).expect("valid");
         assert_eq!(got.capabilities, vec![Capability::RouteRefresh]);
+    }
+
+    #[test]
+    fn oversized_capability_lists_are_cut_whole() {
+        let caps: Vec<_> = (0..40)
+            .map(|i| Capability::Unknown {
+                code: 100 + i,
+                value: vec![i; 200],
+            })
+            .collect();
+        let open = Open::new(65001, 90, id("10.0.0.1"), caps);
+        let mut out = Vec::new();
+        open.encode(&mut out);
+        assert!(out.len() <= 4096);
+        let back = Open::decode(&out[19..]).expect("valid");
+        assert_eq!(back.capabilities.len(), 20);
+        assert_eq!(back.capabilities[..], open.capabilities[..20]);
     }
 
     #[test]
