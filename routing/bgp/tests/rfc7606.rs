@@ -559,3 +559,32 @@ fn unrecognized_attributes() {
         ProblemKind::UnsupportedFamily(_)
     ));
 }
+
+#[test]
+fn notification_data_is_the_offending_attribute() {
+    // Treat-as-withdraw and AFI/SAFI disable problems keep the attribute for
+    // the NOTIFICATION the FSM may send (RFC 4271 §6.3, RFC 4760 §7);
+    // attribute-discard ones need none.
+    let bad_flags: &[u8] = &[0x40, 0x08, 0x04, 0, 0, 0, 1];
+    let raw = message(
+        &[],
+        &[
+            ORIGIN,
+            AS_PATH,
+            NEXT_HOP,
+            bad_flags,
+            &[0x40, 0x06, 0x01, 0x00],
+        ],
+        NLRI,
+    );
+    let u = run(&raw, &ebgp()).expect("not a reset");
+    assert_eq!(u.problems[0].notification().code.to_wire(), (3, 4));
+    assert_eq!(u.problems[0].notification().data, bad_flags.to_vec());
+    assert_eq!(u.problems[1].action, AttributeDiscard);
+    assert!(u.problems[1].data.is_empty());
+    let mut mp = MP_REACH_V6.to_vec();
+    mp[6] = 0x0f;
+    let raw = message(&[], &[&mp, ORIGIN, AS_PATH], &[]);
+    let u = run(&raw, &ebgp()).expect("not a reset");
+    assert_eq!(u.problems[0].notification().data, mp);
+}

@@ -84,7 +84,19 @@ pub(crate) fn walk<'a>(
             break;
         };
         let tlv = &start[..start.len() - r.remaining()];
-        let problem = |kind, action| Problem::new(Some(t), kind, action).with_data(tlv);
+        // The attribute goes into the NOTIFICATION's data (RFC 4271 §6.3)
+        // only where a problem can end the session or disable a family;
+        // attribute-discard problems carry none, so a flood of repeated
+        // attributes costs no allocation each (the whole UPDATE is what
+        // RFC 7606 §6 asks to log).
+        let problem = |kind, action| {
+            let p = Problem::new(Some(t), kind, action);
+            if action > Discard {
+                p.with_data(tlv)
+            } else {
+                p
+            }
+        };
         let is_mp = t == AttrType::MP_REACH_NLRI || t == AttrType::MP_UNREACH_NLRI;
 
         // RFC 7606 §3g: a repeated MP attribute resets the session; any other
@@ -129,11 +141,12 @@ pub(crate) fn walk<'a>(
                 | AttrType::AS4_PATH
                 | AttrType::AS4_AGGREGATOR => p,
                 // §5.3: MP attributes with flags other than RFC 4760's.
-                _ if is_mp => mp_problem(p, mp::family_of(value)),
+                _ if is_mp => mp_problem(p.with_data(tlv), mp::family_of(value)),
                 _ => Problem {
                     action: Withdraw,
                     ..p
-                },
+                }
+                .with_data(tlv),
             });
             continue;
         }
@@ -236,7 +249,7 @@ pub(crate) fn walk<'a>(
                     problems.push(problem(K::UnsupportedFamily(f), Discard).with_family(f));
                 }
                 Mp::Err { kind, family } => {
-                    problems.push(mp_problem(problem(kind, Discard), family))
+                    problems.push(mp_problem(problem(kind, Discard).with_data(tlv), family))
                 }
             },
             AttrType::MP_UNREACH_NLRI => match mp::unreach(value) {
@@ -253,7 +266,7 @@ pub(crate) fn walk<'a>(
                     problems.push(problem(K::UnsupportedFamily(f), Discard).with_family(f));
                 }
                 Mp::Err { kind, family } => {
-                    problems.push(mp_problem(problem(kind, Discard), family))
+                    problems.push(mp_problem(problem(kind, Discard).with_data(tlv), family))
                 }
             },
             // RFC 6793 §6: between 4-octet speakers these must not appear and

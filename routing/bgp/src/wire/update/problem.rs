@@ -138,7 +138,8 @@ pub struct Problem {
     /// The family an MP attribute problem concerns (for AFI/SAFI disable).
     pub afi_safi: Option<AfiSafi>,
     /// The offending attribute (type, length, value) where RFC 4271 §6.3
-    /// puts it into the NOTIFICATION's data.
+    /// puts it into the NOTIFICATION's data; empty for attribute-discard
+    /// problems, which never end a session.
     pub data: Vec<u8>,
 }
 
