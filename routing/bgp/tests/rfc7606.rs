@@ -588,3 +588,23 @@ fn notification_data_is_the_offending_attribute() {
     let u = run(&raw, &ebgp()).expect("not a reset");
     assert_eq!(u.problems[0].notification().data, mp);
 }
+
+#[test]
+fn s7_15_ipv6_address_specific_extended_community() {
+    let mut good = vec![0xc0, 0x19, 0x14];
+    good.extend_from_slice(&[
+        0x00, 0x02, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 7,
+    ]);
+    let raw = message(&[], &[ORIGIN, AS_PATH, NEXT_HOP, &good], NLRI);
+    let u = run(&raw, &ebgp()).expect("valid");
+    assert_eq!(u.action(), None);
+    assert_eq!(u.attrs.unknown.len(), 1, "kept raw to pass along");
+    let short: &[u8] = &[
+        0xc0, 0x19, 0x13, 0, 2, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+    ];
+    assert_eq!(action(ebgp(), &[], &[short]), Some(TreatAsWithdraw));
+    assert_eq!(
+        action(ebgp(), &[], &[&[0xc0, 0x19, 0x00]]),
+        Some(TreatAsWithdraw)
+    );
+}

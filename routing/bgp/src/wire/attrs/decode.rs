@@ -14,6 +14,9 @@ use crate::wire::types::{AS_TRANS, AfiSafi, SessionParams};
 use crate::wire::update::mp::{self, Mp, MpReach, MpUnreach};
 use crate::wire::update::problem::{ErrorAction, Problem, ProblemKind};
 
+/// IPv6 Address Specific Extended Community (RFC 5701), kept raw.
+const IPV6_EXT_COMMUNITIES: u8 = 25;
+
 /// The decoded Path Attributes field.
 #[derive(Debug, Default)]
 pub(crate) struct Walked<'a> {
@@ -295,6 +298,20 @@ pub(crate) fn walk<'a>(
                     });
                 }
                 _ => problems.push(problem(K::Length(len), Discard)),
+            },
+            // RFC 7606 §7.15: the IPv6 Address Specific Extended Community
+            // is checked (a non-zero multiple of 20 octets, optional
+            // transitive) but otherwise passed along raw like an unknown one.
+            AttrType(IPV6_EXT_COMMUNITIES) => match chunks::<20>(value) {
+                Some(_) if fl & flags::OPTIONAL != 0 && fl & flags::TRANSITIVE != 0 => {
+                    a.unknown.push(RawAttribute {
+                        flags: fl & !flags::EXTENDED_LENGTH & 0xf0,
+                        type_code: code,
+                        value: value.into(),
+                    });
+                }
+                Some(_) => problems.push(problem(K::Flags(fl), Withdraw)),
+                None => problems.push(problem(K::Length(len), Withdraw)),
             },
             // RFC 4271 §6.3: an unrecognised well-known attribute resets the
             // session (RFC 7606 does not revise this).
