@@ -26,6 +26,11 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<kinds::DNSUpstream>(),
     KindEntry::of::<kinds::DNSForwarder>(),
     KindEntry::of::<kinds::DSLiteTunnel>(),
+    KindEntry::of::<kinds::BGPRouter>(),
+    KindEntry::of::<kinds::BGPPeer>(),
+    KindEntry::of::<kinds::BGPDynamicPeer>(),
+    KindEntry::of::<kinds::BFD>(),
+    KindEntry::of::<kinds::BGPAnnouncement>(),
 ];
 
 /// Looks a kind up by its exact name.

@@ -1,6 +1,7 @@
 //! The resource kinds routerd implements, one module each.
 
 pub mod address;
+pub mod bgp;
 pub mod cluster;
 pub mod common;
 pub mod dhcp;
@@ -17,6 +18,10 @@ pub mod virtual_address;
 pub use address::{
     IPv4StaticAddress, IPv4StaticAddressSpec, IPv6StaticAddress, IPv6StaticAddressSpec,
     StaticAddress,
+};
+pub use bgp::{
+    BFD, BFDSpec, BGPAnnouncement, BGPAnnouncementSpec, BGPDynamicPeer, BGPDynamicPeerSpec,
+    BGPPeer, BGPPeerSpec, BGPRouter, BGPRouterSpec,
 };
 pub use cluster::{RouterdCluster, RouterdClusterSpec};
 pub use dhcp::{
