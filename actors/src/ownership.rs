@@ -617,6 +617,29 @@ fn send_grant(
             "issuedMonoNs": issued,
         }]
     });
+    // routerd-bgp daemons announcing prefixes owned through this group hear
+    // the same grant; the VRRP daemon's answer alone confirms it, so a slow
+    // BGP daemon never holds up a takeover.
+    for follower in crate::controllers::bgp::grant_followers(&rt.generation().config, &g.group) {
+        let socket = crate::daemon::daemon_socket(&rt.options.state_dir, &follower);
+        let body = body.clone();
+        tokio::spawn(
+            async move {
+                let client = Client::new(socket).with_timeout(GRANT_TIMEOUT);
+                if let Ok(bytes) = serde_json::to_vec(&body) {
+                    let _ = client
+                        .request_raw(
+                            http::Method::POST,
+                            "/v1/grants",
+                            Some(bytes),
+                            Some("application/json"),
+                        )
+                        .await;
+                }
+            }
+            .in_current_span(),
+        );
+    }
     let socket = crate::daemon::daemon_socket(&rt.options.state_dir, &g.daemon);
     let me = myself.clone();
     let group = g.group.clone();

@@ -1,5 +1,6 @@
 //! The controllers, one per kind family.
 
+pub mod bgp;
 pub mod daemons;
 pub mod dhcp;
 pub mod dns;
@@ -9,6 +10,7 @@ pub mod kernel;
 pub mod lan;
 pub mod vrrp;
 
+pub use bgp::BgpController;
 pub use dhcp::DhcpController;
 pub use dns::DnsController;
 pub use dslite::DsLiteController;
