@@ -19,8 +19,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use ipnet::IpNet;
 use routerd_config::kinds::bgp::{
-    BfdTarget, ExportPolicy, ImportPolicy, NextHopRewrite, PasswordFrom, StandbyAction, Timers,
-    parse_prefix_rule,
+    BfdTarget, ExportPolicy, ImportPolicy, PasswordFrom, StandbyAction, Timers, parse_prefix_rule,
 };
 use routerd_config::kinds::{
     BFD, BFDSpec, BGPAnnouncement, BGPDynamicPeer, BGPPeer, BGPRouter, BGPRouterSpec, IPv4Route,
@@ -46,6 +45,9 @@ pub const PREFIX: &str = "bgp-";
 pub fn daemon_name(router: &str) -> String {
     format!("{PREFIX}{router}")
 }
+
+/// Most equal paths installed as one multipath route.
+const MULTIPATH: u32 = 16;
 
 /// Manages the routerd-bgp daemons.
 pub struct BgpController;
@@ -143,12 +145,6 @@ pub fn render(
                 .and_then(|c| c.set.as_ref())
                 .map(|s| &s.on_export[..]),
         );
-        let next_hop_self = spec
-            .import_policy
-            .as_ref()
-            .or(router.import_policy.as_ref())
-            .and_then(|p| p.next_hop_rewrite)
-            == Some(NextHopRewrite::PeerAddress);
         let (peer_hold, peer_retry) = session_timers(spec.timers.as_ref(), hold, retry);
         for address in spec.addresses() {
             let bfd = bfd_for(&bfds, r, Some(address), spec.bfd.as_ref());
@@ -173,7 +169,6 @@ pub fn render(
                 "export": export,
                 "maxPrefixes": spec.max_prefixes.or(default_max),
                 "routeReflectorClient": spec.route_reflector_client.unwrap_or(false),
-                "nextHopPeerAddress": next_hop_self,
                 "bfd": bfd.map(|(_, s)| bfd_json(s)),
             }));
         }
@@ -226,8 +221,6 @@ pub fn render(
             "import": import,
             "export": export,
             "maxPrefixes": spec.max_prefixes.or(default_max),
-            "maxSessions": spec.max_sessions.unwrap_or(100),
-            "routeReflectorClient": spec.route_reflector_client.unwrap_or(false),
             "bfd": bfd.map(|(_, s)| bfd_json(s)),
         }));
     }
@@ -236,14 +229,15 @@ pub fn render(
     let listen = router.listen.as_ref();
     let rendered = json!({
         "name": name,
-        "resource": format!("BGPRouter/{name}"),
         "asn": router.asn,
         "routerId": router.router_id,
         "listen": {
-            "address": listen.and_then(|l| l.address.clone()),
+            // The dual-stack wildcard takes IPv4 sessions too.
+            "address": listen.and_then(|l| l.address.clone()).unwrap_or_else(|| "::".into()),
             "port": router.port(),
         },
-        "multipath": fib.and_then(|f| f.multipath).unwrap_or(true),
+        // Equal paths installed per prefix; 1 turns ECMP off.
+        "multipath": if fib.and_then(|f| f.multipath).unwrap_or(true) { MULTIPATH } else { 1 },
         "holdTime": hold.as_secs(),
         "connectRetryMs": millis(retry),
         "gracefulRestart": gr,
