@@ -511,6 +511,83 @@ async fn get_daemon(State(rt): State<Arc<Runtime>>, Path(name): Path<String>) ->
     Json(json!({ "supervisor": info, "daemon": status })).into_response()
 }
 
+/// Query of `/v1/bgp/{view}`.
+#[derive(Debug, Deserialize)]
+struct BgpQuery {
+    /// One BGPRouter (default: every one).
+    router: Option<String>,
+    /// Routes view: one prefix, or the routes covering an address.
+    prefix: Option<String>,
+}
+
+/// `GET /v1/bgp/{summary|neighbors|routes}`: each routerd-bgp's answer,
+/// by router name.
+async fn get_bgp(
+    State(rt): State<Arc<Runtime>>,
+    Path(view): Path<String>,
+    Query(q): Query<BgpQuery>,
+) -> Response {
+    if !matches!(view.as_str(), "summary" | "neighbors" | "routes") {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("unknown view `{view}`; valid views are summary, neighbors, routes"),
+        );
+    }
+    let prefix = crate::controllers::bgp::PREFIX;
+    let daemons: Vec<String> = rt
+        .daemon_names()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .filter(|n| {
+            q.router
+                .as_deref()
+                .is_none_or(|r| n.strip_prefix(prefix) == Some(r))
+        })
+        .collect();
+    if daemons.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            match &q.router {
+                Some(r) => format!("no BGP router `{r}` runs here"),
+                None => "no BGP router runs here".into(),
+            },
+        );
+    }
+    let mut path = format!("/v1/bgp/{view}");
+    if let Some(p) = &q.prefix {
+        let encoded: String = p
+            .bytes()
+            .map(|b| match b {
+                b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'.' | b':' | b'-' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        path.push_str(&format!("?prefix={encoded}"));
+    }
+    let mut routers = serde_json::Map::new();
+    for name in daemons {
+        let socket = crate::daemon::daemon_socket(&rt.options.state_dir, &name);
+        let client = routerd_contract::Client::new(socket).with_timeout(CALL_TIMEOUT);
+        let answer = match client
+            .request_raw(http::Method::GET, &path, None, None)
+            .await
+        {
+            Ok((code, body)) if code.is_success() => {
+                serde_json::from_slice(&body).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+            }
+            Ok((code, body)) => json!({
+                "error": format!("{code}: {}", String::from_utf8_lossy(&body).trim()),
+            }),
+            Err(e) => json!({ "error": e.to_string() }),
+        };
+        let router = name.strip_prefix(prefix).unwrap_or(&name).to_string();
+        routers.insert(router, answer);
+    }
+    Json(json!({ "routers": routers })).into_response()
+}
+
 async fn post_daemon_command(
     State(rt): State<Arc<Runtime>>,
     Path((name, command)): Path<(String, String)>,
@@ -596,6 +673,7 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             "/v1/daemons/{name}/commands/{command}",
             post(post_daemon_command),
         )
+        .route("/v1/bgp/{view}", get(get_bgp))
         .route("/v1/actors", get(get_actors))
         .route("/v1/cluster", get(get_cluster))
         .route("/v1/cluster/members", post(post_member))

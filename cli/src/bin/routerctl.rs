@@ -99,6 +99,16 @@ enum Cmd {
         #[command(subcommand)]
         command: DaemonCmd,
     },
+    /// BGP: sessions, neighbours and routes of the routerd-bgp daemons.
+    Bgp {
+        #[command(subcommand)]
+        command: BgpCmd,
+        /// Only this BGPRouter (default: every one).
+        #[arg(long, global = true)]
+        router: Option<String>,
+        #[arg(short, long, global = true, value_enum, default_value = "table")]
+        output: Format,
+    },
     /// routerd's supervision tree with restart counts.
     Actors,
     /// The Raft cluster: status, members, leadership, certificates.
@@ -154,6 +164,21 @@ enum ClusterCmd {
     Remove { member: String },
     /// Hand the leadership to a member (by id or name).
     TransferLeader { member: String },
+}
+
+#[derive(Subcommand)]
+enum BgpCmd {
+    /// One line per session: state, uptime, prefixes received/accepted/sent.
+    Summary,
+    /// Each session in detail: negotiated capabilities, timers, counters,
+    /// BFD, last error.
+    Neighbors,
+    /// The Loc-RIB: best and multipath paths (all, or one PREFIX / the
+    /// routes covering an address).
+    Routes {
+        /// A prefix (exact) or an address (longest match).
+        prefix: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +327,11 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Daemon { command } => daemon(client, command).await?,
+        Cmd::Bgp {
+            command,
+            router,
+            output,
+        } => bgp(client, command, router.as_deref(), output).await?,
         Cmd::Cluster { command } => return cluster(client, command).await,
         Cmd::Actors => {
             let v: Value = client.get_json("/v1/actors").await.map_err(explain)?;
@@ -1026,6 +1056,153 @@ fn print_actors(v: &Value) {
                     "restarting"
                 },
                 text(&c["restarts"])
+            );
+        }
+    }
+}
+
+async fn bgp(client: &Client, command: BgpCmd, router: Option<&str>, output: Format) -> Result<()> {
+    let (view, prefix) = match &command {
+        BgpCmd::Summary => ("summary", None),
+        BgpCmd::Neighbors => ("neighbors", None),
+        BgpCmd::Routes { prefix } => ("routes", prefix.as_deref()),
+    };
+    let mut query = Vec::new();
+    if let Some(r) = router {
+        query.push(format!("router={}", encode(r)));
+    }
+    if let Some(p) = prefix {
+        query.push(format!("prefix={}", encode(p)));
+    }
+    let path = if query.is_empty() {
+        format!("/v1/bgp/{view}")
+    } else {
+        format!("/v1/bgp/{view}?{}", query.join("&"))
+    };
+    let (status, body) = client
+        .request_raw(http::Method::GET, &path, None, None)
+        .await
+        .map_err(explain)?;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{}", error_of(&v));
+    }
+    if output != Format::Table {
+        return print_value(&v, output);
+    }
+    for (name, answer) in v["routers"].as_object().into_iter().flatten() {
+        if let Some(e) = answer["error"].as_str() {
+            outln!("BGPRouter/{name}: {e}");
+            continue;
+        }
+        match command {
+            BgpCmd::Summary => print_bgp_summary(name, answer),
+            BgpCmd::Neighbors => print_bgp_neighbors(name, answer),
+            BgpCmd::Routes { .. } => print_bgp_routes(name, answer),
+        }
+    }
+    Ok(())
+}
+
+fn uptime(v: &Value) -> String {
+    let Some(secs) = v.as_u64() else {
+        return "never".into();
+    };
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+fn print_bgp_summary(name: &str, v: &Value) {
+    outln!(
+        "BGPRouter/{name}: AS {}, router ID {}, {} IPv4 and {} IPv6 prefixes, {} in the kernel",
+        text(&v["asn"]),
+        text(&v["routerId"]),
+        text(&v["routes"]["ipv4"]),
+        text(&v["routes"]["ipv6"]),
+        text(&v["fibRoutes"])
+    );
+    outln!(
+        "{:<40} {:>10} {:<12} {:>10} {:>8} {:>8} {:>8}",
+        "NEIGHBOR",
+        "AS",
+        "STATE",
+        "UP/DOWN",
+        "RCVD",
+        "ACCEPTED",
+        "SENT"
+    );
+    for p in v["peers"].as_array().into_iter().flatten() {
+        outln!(
+            "{:<40} {:>10} {:<12} {:>10} {:>8} {:>8} {:>8}",
+            text(&p["address"]),
+            text(&p["peerAsn"]),
+            text(&p["state"]),
+            uptime(&p["uptimeSecs"]),
+            text(&p["prefixesReceived"]),
+            text(&p["prefixesAccepted"]),
+            text(&p["prefixesSent"])
+        );
+    }
+}
+
+fn print_bgp_neighbors(name: &str, v: &Value) {
+    for p in v["neighbors"].as_array().into_iter().flatten() {
+        outln!(
+            "BGPRouter/{name} neighbor {} ({}), AS {}: {}",
+            text(&p["address"]),
+            text(&p["resource"]),
+            text(&p["peerAsn"]),
+            text(&p["state"])
+        );
+        let mut rest = p.clone();
+        if let Some(obj) = rest.as_object_mut() {
+            for key in ["address", "resource", "peerAsn", "state"] {
+                obj.remove(key);
+            }
+        }
+        print_indented(&serde_saphyr::to_string(&rest).unwrap_or_default());
+    }
+}
+
+fn print_bgp_routes(name: &str, v: &Value) {
+    outln!("BGPRouter/{name}: {} prefixes", text(&v["count"]));
+    outln!(
+        "  {:<3} {:<43} {:<40} {:>6} {:>6}  PATH",
+        "",
+        "PREFIX",
+        "NEXT HOP",
+        "LPREF",
+        "MED"
+    );
+    for r in v["routes"].as_array().into_iter().flatten() {
+        for (i, path) in r["paths"].as_array().into_iter().flatten().enumerate() {
+            let mark = match (path["best"].as_bool(), path["multipath"].as_bool()) {
+                (Some(true), _) => "*>",
+                (_, Some(true)) => "*=",
+                _ => "* ",
+            };
+            let prefix = if i == 0 {
+                text(&r["prefix"])
+            } else {
+                String::new()
+            };
+            let as_path = path["asPath"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| text(&path["asPath"]));
+            outln!(
+                "  {:<3} {:<43} {:<40} {:>6} {:>6}  {} {}",
+                mark,
+                prefix,
+                text(&path["nextHop"]),
+                text(&path["localPref"]),
+                text(&path["med"]),
+                as_path,
+                text(&path["origin"])
             );
         }
     }
