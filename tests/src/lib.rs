@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod echo;
 mod env;
 mod netns;
 mod process;
