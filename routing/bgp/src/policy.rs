@@ -2,28 +2,14 @@
 //! and sets, local preference, and RFC 8212's default: an eBGP session
 //! without a policy for a direction accepts and sends nothing.
 
-use std::fmt;
 use std::str::FromStr;
 
 use ipnet::IpNet;
 use thiserror::Error;
 
-/// A standard community (RFC 1997), as its 32-bit value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Community(pub u32);
-
-impl Community {
-    /// NO_EXPORT (RFC 1997).
-    pub const NO_EXPORT: Community = Community(0xFFFF_FF01);
-    /// NO_ADVERTISE (RFC 1997).
-    pub const NO_ADVERTISE: Community = Community(0xFFFF_FF02);
-    /// NO_EXPORT_SUBCONFED (RFC 1997).
-    pub const NO_EXPORT_SUBCONFED: Community = Community(0xFFFF_FF03);
-    /// BLACKHOLE (RFC 7999).
-    pub const BLACKHOLE: Community = Community(0xFFFF_029A);
-    /// GRACEFUL_SHUTDOWN (RFC 8326).
-    pub const GRACEFUL_SHUTDOWN: Community = Community(0xFFFF_0000);
-}
+/// Policies match on the codec's community type, so a received route's
+/// attribute set is judged as decoded, without a conversion per route.
+pub use crate::wire::Community;
 
 /// Why a policy term does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,19 +47,6 @@ impl FromStr for Community {
         let a: u16 = a.parse().map_err(|_| PolicyError::Community(s.into()))?;
         let v: u16 = v.parse().map_err(|_| PolicyError::Community(s.into()))?;
         Ok(Community((u32::from(a) << 16) | u32::from(v)))
-    }
-}
-
-impl fmt::Display for Community {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Community::NO_EXPORT => f.write_str("no-export"),
-            Community::NO_ADVERTISE => f.write_str("no-advertise"),
-            Community::NO_EXPORT_SUBCONFED => f.write_str("no-export-subconfed"),
-            Community::BLACKHOLE => f.write_str("blackhole"),
-            Community::GRACEFUL_SHUTDOWN => f.write_str("graceful-shutdown"),
-            Community(v) => write!(f, "{}:{}", v >> 16, v & 0xffff),
-        }
     }
 }
 

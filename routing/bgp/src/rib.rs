@@ -149,6 +149,30 @@ impl<A: Clone> Rib<A> {
         })
     }
 
+    /// The best path of `prefix` and its multipath next hops.
+    pub fn best(&self, prefix: &IpNet) -> Option<(&Path<A>, Vec<IpAddr>)> {
+        let e = self.entries.get(prefix)?;
+        let (best, hops) = select(&e.paths, self.multipath)?;
+        Some((&e.paths[best], hops))
+    }
+
+    /// Whether `peer` has a path for `prefix` (a daemon counting each
+    /// peer's accepted prefixes, for max-prefix, needs to know whether an
+    /// update adds one).
+    pub fn has_path(&self, prefix: &IpNet, peer: PeerId) -> bool {
+        self.entries
+            .get(prefix)
+            .is_some_and(|e| e.paths.iter().any(|p| p.peer == peer))
+    }
+
+    /// Every path `peer` gave, with its prefix: its Adj-RIB-In after import
+    /// policy, for re-judging it when the policy changes.
+    pub fn peer_paths(&self, peer: PeerId) -> impl Iterator<Item = (&IpNet, &Path<A>)> {
+        self.entries
+            .iter()
+            .filter_map(move |(prefix, e)| Some((prefix, e.paths.iter().find(|p| p.peer == peer)?)))
+    }
+
     /// A path from `path.peer` for `prefix`, replacing the peer's previous one.
     pub fn update(&mut self, prefix: IpNet, path: Path<A>) -> Option<Change<A>> {
         let peer = path.peer;
