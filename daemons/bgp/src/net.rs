@@ -66,7 +66,14 @@ pub fn set_md5(fd: RawFd, peers: IpNet, key: &[u8]) -> Result<(), NetError> {
     }
     // SAFETY: sockaddr_storage and the rest are plain data, valid zeroed.
     let mut sig: TcpMd5Sig = unsafe { std::mem::zeroed() };
-    let sa = SockAddr::from(SocketAddr::new(peers.network(), 0));
+    // An IPv6 socket (a dual-stack listener) takes IPv4 peers as
+    // IPv4-mapped addresses, with the prefix length still counted in IPv4
+    // bits (the kernel's tcp_v6_parse_md5_keys).
+    let addr = match peers.network() {
+        IpAddr::V4(v4) if socket_is_ipv6(fd) => IpAddr::V6(v4.to_ipv6_mapped()),
+        a => a,
+    };
+    let sa = SockAddr::from(SocketAddr::new(addr, 0));
     // SAFETY: `sa` holds at most a sockaddr_storage's worth of bytes.
     unsafe {
         std::ptr::copy_nonoverlapping(
@@ -97,6 +104,15 @@ pub fn set_md5(fd: RawFd, peers: IpNet, key: &[u8]) -> Result<(), NetError> {
         ));
     }
     Ok(())
+}
+
+fn socket_is_ipv6(fd: RawFd) -> bool {
+    // SAFETY: sockaddr_storage is plain data, valid zeroed.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` bytes into `ss`.
+    let r = unsafe { libc::getsockname(fd, (&raw mut ss).cast(), &mut len) };
+    r == 0 && i32::from(ss.ss_family) == libc::AF_INET6
 }
 
 fn setsockopt_int(

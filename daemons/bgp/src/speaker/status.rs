@@ -1,0 +1,284 @@
+//! What the contract and `/v1/bgp/*` show: the daemon's phase and
+//! counters, a summary line per peer, neighbour detail, and routes with
+//! their attributes.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use routerd_bgp_core::fsm::State;
+use routerd_bgp_core::rib::Path;
+use routerd_bgp_core::wire::{NextHop, Origin, PathAttributes};
+use routerd_contract::server::DaemonStatus;
+use serde_json::{Value, json};
+
+use super::peer::{Malformed, Peer};
+use super::{LOCAL, Learned, RouteQuery, Speaker};
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Idle => "Idle",
+        State::Connect => "Connect",
+        State::Active => "Active",
+        State::OpenSent => "OpenSent",
+        State::OpenConfirm => "OpenConfirm",
+        State::Established => "Established",
+    }
+}
+
+fn secs(since: Instant) -> u64 {
+    since.elapsed().as_secs()
+}
+
+impl Speaker {
+    fn phase(&self) -> &'static str {
+        let total = self.peers.len();
+        let up = self
+            .peers
+            .values()
+            .filter(|p| p.fsm.state() == State::Established)
+            .count();
+        match (total, up) {
+            (0, _) => "Idle",
+            (t, u) if t == u => "Established",
+            (_, 0) => "Connecting",
+            _ => "Degraded",
+        }
+    }
+
+    fn malformed(&self) -> Malformed {
+        let mut m = self.totals.malformed;
+        for p in self.peers.values() {
+            m.add(&p.counters.malformed);
+        }
+        m
+    }
+
+    pub(super) fn status(&self) -> DaemonStatus {
+        let stats = &self.fib.stats;
+        let updates_in: u64 = self
+            .peers
+            .values()
+            .map(|p| p.counters.updates_received)
+            .sum();
+        let updates_out: u64 = self.peers.values().map(|p| p.counters.updates_sent).sum();
+        let mut groups: Vec<Value> = self
+            .grants
+            .iter()
+            .map(|(g, grant)| {
+                json!({
+                    "group": g,
+                    "role": grant.role,
+                    "epoch": grant.epoch,
+                    "deadlineMonoNs": grant.deadline_mono_ns,
+                    "remainingMs": grant.deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
+                })
+            })
+            .collect();
+        groups.sort_by(|a, b| a["group"].as_str().cmp(&b["group"].as_str()));
+        let mut announced: Vec<Value> = self
+            .announced
+            .iter()
+            .map(|(p, n)| json!({"prefix": p.to_string(), "prepend": n}))
+            .collect();
+        announced.sort_by(|a, b| a["prefix"].as_str().cmp(&b["prefix"].as_str()));
+        DaemonStatus {
+            phase: self.phase().into(),
+            detail: json!({
+                "name": self.spec.name,
+                "asn": self.spec.asn,
+                "routerId": self.spec.router_id.to_string(),
+                "listen": self.spec.listen.as_ref().map(|l| l.socket_addr().to_string()),
+                "counters": {
+                    "peers": self.peers.len(),
+                    "established": self.peers.values().filter(|p| p.fsm.state() == State::Established).count(),
+                    "prefixes": self.rib.len(),
+                    "attributeSets": self.interner.len(),
+                    "updatesReceived": updates_in,
+                    "updatesSent": updates_out,
+                    "malformed": self.malformed(),
+                    "sessionsRefused": self.totals.sessions_refused,
+                    "fib": {
+                        "install": self.fib.config().install,
+                        "table": self.fib.config().table,
+                        "batches": stats.batches.load(Ordering::Relaxed),
+                        "written": stats.written.load(Ordering::Relaxed),
+                        "failed": stats.failed.load(Ordering::Relaxed),
+                        "lastBatchMs": stats.last_batch_ms.load(Ordering::Relaxed),
+                        "pending": self.fib.pending(),
+                        "previousRunKept": self.fib.leftovers(),
+                        "lastError": stats.last_error.lock().ok().and_then(|e| e.clone()),
+                    },
+                },
+                "grants": groups,
+                "announced": announced,
+                "peers": self.peers.values().map(summary_line).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    pub(super) fn summary(&self) -> Value {
+        json!({
+            "routerId": self.spec.router_id.to_string(),
+            "asn": self.spec.asn,
+            "prefixes": self.rib.len(),
+            "peers": self.peers.values().map(summary_line).collect::<Vec<_>>(),
+        })
+    }
+
+    pub(super) fn neighbors(&self) -> Value {
+        let list: Vec<Value> = self.peers.values().map(neighbor).collect();
+        json!({"neighbors": list})
+    }
+
+    pub(super) fn routes(&self, q: &RouteQuery) -> Value {
+        let limit = if q.limit == 0 { 1000 } else { q.limit };
+        let mut routes = Vec::new();
+        match q.prefix {
+            Some(prefix) => {
+                let hops = self.rib.best(&prefix).map(|(_, h)| h).unwrap_or_default();
+                for (i, p) in self.rib.paths(&prefix).into_iter().enumerate() {
+                    routes.push(self.route_json(
+                        &prefix,
+                        p,
+                        i == 0,
+                        if i == 0 { &hops } else { &[] },
+                    ));
+                }
+            }
+            None => {
+                for (prefix, p, hops) in self.rib.best_paths().take(limit) {
+                    routes.push(self.route_json(prefix, p, true, &hops));
+                }
+                routes.sort_by(|a, b| a["prefix"].as_str().cmp(&b["prefix"].as_str()));
+            }
+        }
+        json!({"total": self.rib.len(), "routes": routes})
+    }
+
+    fn route_json(
+        &self,
+        prefix: &ipnet::IpNet,
+        p: &Path<Learned>,
+        best: bool,
+        hops: &[std::net::IpAddr],
+    ) -> Value {
+        let peer = if p.peer == LOCAL {
+            "local".to_string()
+        } else {
+            self.peers
+                .get(&p.peer)
+                .map_or_else(|| format!("#{}", p.peer), |x| x.spec.name.clone())
+        };
+        let age = self.age().saturating_sub(p.attrs.since);
+        let mut v = attrs_json(&p.attrs.attrs);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("prefix".into(), json!(prefix.to_string()));
+            o.insert("best".into(), json!(best));
+            o.insert("peer".into(), json!(peer));
+            o.insert("nexthop".into(), json!(p.nexthop.to_string()));
+            o.insert(
+                "multipath".into(),
+                json!(hops.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            );
+            o.insert("stale".into(), json!(p.stale));
+            o.insert("ageSecs".into(), json!(age));
+        }
+        v
+    }
+}
+
+fn attrs_json(a: &PathAttributes) -> Value {
+    let as_path: Vec<String> = a
+        .as_path
+        .segments
+        .iter()
+        .map(|s| {
+            let asns: Vec<String> = s.asns.iter().map(ToString::to_string).collect();
+            match s.kind {
+                routerd_bgp_core::wire::SegmentType::Sequence => asns.join(" "),
+                _ => format!("{{{}}}", asns.join(",")),
+            }
+        })
+        .collect();
+    json!({
+        "asPath": as_path.join(" "),
+        "origin": match a.origin {
+            Some(Origin::Igp) => "igp",
+            Some(Origin::Egp) => "egp",
+            Some(Origin::Incomplete) | None => "incomplete",
+        },
+        "nextHopAttribute": a.next_hop.map(|n| match n {
+            NextHop::V4(v4) => v4.to_string(),
+            NextHop::V6 { global, link_local: Some(ll) } => format!("{global} {ll}"),
+            NextHop::V6 { global, link_local: None } => global.to_string(),
+        }),
+        "localPref": a.local_pref,
+        "med": a.med,
+        "communities": a.communities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "largeCommunities": a.large_communities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+fn summary_line(p: &Peer) -> Value {
+    json!({
+        "name": p.spec.name,
+        "resource": p.spec.resource,
+        "address": p.spec.address.to_string(),
+        "peerAsn": p.spec.peer_asn,
+        "state": state_name(p.fsm.state()),
+        "stateSecs": secs(p.state_since),
+        "prefixesAccepted": p.accepted,
+        "prefixesSent": p.adj_out.len(),
+        "dynamic": p.dynamic,
+        "halted": p.halted,
+        "bfd": p.bfd.as_ref().map(|h| h.view().state.as_str()),
+    })
+}
+
+fn neighbor(p: &Peer) -> Value {
+    let mut v = summary_line(p);
+    let up = p.up.as_ref().map(|u| {
+        json!({
+            "peerId": u.peer_id.to_string(),
+            "ebgp": u.ebgp,
+            "families": u.negotiated.families.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "holdTime": u.negotiated.hold_time,
+            "fourOctetAs": u.negotiated.four_octet_as,
+            "routeRefresh": u.negotiated.route_refresh,
+            "extendedNextHop": u.negotiated.ipv4_extended_next_hop,
+            "gracefulRestart": u.negotiated.peer_graceful_restart.as_ref().map(|g| g.restart_time),
+            "endOfRib": u.end_of_rib.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "disabledFamilies": u.disabled.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "interface": u.ifname,
+            "uptimeSecs": secs(u.since),
+        })
+    });
+    if let Some(o) = v.as_object_mut() {
+        o.insert("session".into(), up.unwrap_or(Value::Null));
+        o.insert("counters".into(), json!(p.counters));
+        o.insert(
+            "connection".into(),
+            json!(p.conn.as_ref().map(|c| json!({
+                "local": c.local.to_string(),
+                "remote": c.remote.to_string(),
+                "inbound": c.inbound,
+            }))),
+        );
+        o.insert("lastDown".into(), json!(p.last_down));
+        o.insert("lastError".into(), json!(p.last_error));
+        o.insert(
+            "gracefulRestart".into(),
+            json!({
+                "restarting": p.restart.restart_until.is_some(),
+                "staleUntilSecs": p.restart.stale_until.map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
+            }),
+        );
+        o.insert("passive".into(), json!(p.spec.passive));
+        o.insert("maxPrefixes".into(), json!(p.spec.max_prefixes));
+        o.insert(
+            "routeReflectorClient".into(),
+            json!(p.spec.route_reflector_client),
+        );
+    }
+    v
+}
