@@ -391,6 +391,7 @@ impl<'s> Loader<'s> {
         }
         self.check_refs(&parsed, &refs);
         self.check_sets(&parsed, &resources);
+        self.check_ports(&parsed, &resources);
         self.check_nodes(&parsed, &resources);
 
         Some(Config {
@@ -693,6 +694,37 @@ impl<'s> Loader<'s> {
                     }
                     Some(_) => {}
                 }
+            }
+        }
+    }
+
+    /// Listen ports claimed twice (`crate::ports`), per node's view like
+    /// the set checks.
+    fn check_ports(&mut self, parsed: &[Parsed<'_>], resources: &[Resource]) {
+        let named: std::collections::BTreeSet<&str> = resources
+            .iter()
+            .flat_map(|r| r.nodes.iter().flatten().map(String::as_str))
+            .collect();
+        let views: Vec<Option<&str>> = if named.is_empty() {
+            vec![None]
+        } else {
+            named.into_iter().map(Some).collect()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for view in views {
+            let visible: Vec<&Resource> = resources
+                .iter()
+                .filter(|r| view.is_none_or(|n| r.applies_on(n)))
+                .collect();
+            for c in crate::ports::collisions(&visible) {
+                if !seen.insert((c.resource.clone(), c.message.clone())) {
+                    continue;
+                }
+                let pos = parsed
+                    .iter()
+                    .find(|p| format!("{}/{}", p.entry.kind, p.name) == c.resource)
+                    .map_or(Pos { line: 1, col: 1 }, |p| p.node.locate(&c.path).pos);
+                self.error(pos, Some(&c.resource), &c.path, c.message);
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod document;
 pub mod kind;
 pub mod kinds;
+pub mod ports;
 pub mod registry;
 pub mod schema;
 mod suggest;

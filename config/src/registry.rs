@@ -31,6 +31,7 @@ pub static KINDS: &[KindEntry] = &[
     KindEntry::of::<kinds::BGPDynamicPeer>(),
     KindEntry::of::<kinds::BFD>(),
     KindEntry::of::<kinds::BGPAnnouncement>(),
+    KindEntry::of::<kinds::IngressService>(),
 ];
 
 /// Looks a kind up by its exact name.

@@ -8,6 +8,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod dslite;
 pub mod healthcheck;
+pub mod ingress;
 pub mod interface;
 pub mod ipv6_lan;
 pub mod route;
@@ -31,6 +32,7 @@ pub use dhcp::{
 pub use dns::{DNSForwarder, DNSForwarderSpec, DNSUpstream, DNSUpstreamSpec};
 pub use dslite::{DSLiteTunnel, DSLiteTunnelSpec};
 pub use healthcheck::{HealthCheck, HealthCheckSpec};
+pub use ingress::{IngressService, IngressServiceSpec};
 pub use interface::{Interface, InterfaceSpec};
 pub use ipv6_lan::{
     IPv6DelegatedAddress, IPv6DelegatedAddressSpec, IPv6RouterAdvertisement,
