@@ -26,9 +26,10 @@ pub struct BgpSpec {
     /// Where to accept sessions; `null`: only connect out.
     #[serde(default)]
     pub listen: Option<ListenSpec>,
-    /// Install equal paths from one neighbouring AS as one ECMP route.
-    #[serde(default)]
-    pub multipath: bool,
+    /// How many equal paths from one neighbouring AS one ECMP route takes:
+    /// `true` is 16, `false` is 1 (no ECMP); a number is taken as the width.
+    #[serde(default = "no_multipath", deserialize_with = "multipath_width")]
+    pub multipath: u32,
     /// Hold time we propose, seconds (0, or 3 and more).
     #[serde(default = "default_hold")]
     pub hold_time: u16,
@@ -50,6 +51,27 @@ pub struct BgpSpec {
     /// Prefixes we originate.
     #[serde(default)]
     pub announce: Vec<AnnounceSpec>,
+}
+
+fn no_multipath() -> u32 {
+    1
+}
+
+/// Width of an ECMP route when `multipath` is just `true`.
+pub const MULTIPATH_WIDTH: u32 = 16;
+
+fn multipath_width<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Width {
+        Flag(bool),
+        Paths(u32),
+    }
+    Ok(match Width::deserialize(d)? {
+        Width::Flag(true) => MULTIPATH_WIDTH,
+        Width::Flag(false) => 1,
+        Width::Paths(n) => n.max(1),
+    })
 }
 
 fn default_hold() -> u16 {
@@ -563,6 +585,9 @@ mod tests {
         let s = parse(FULL).expect("valid");
         assert_eq!(s.announce[0].standby, Standby::Prepend(3));
         assert_eq!(s.announce[1].standby, Standby::Withdraw);
+        assert_eq!(s.multipath, MULTIPATH_WIDTH);
+        let n = parse(&FULL.replace("\"multipath\": true", "\"multipath\": 4")).expect("width");
+        assert_eq!(n.multipath, 4);
         let p = s.peers[0]
             .import
             .as_ref()

@@ -178,7 +178,7 @@ impl Speaker {
         let (inputs_tx, inputs_rx) = mpsc::unbounded_channel();
         let fib = FibState::start(&kernel, &spec).await;
         let mut s = Speaker {
-            rib: Rib::new(if spec.multipath { 16 } else { 1 }),
+            rib: Rib::new(spec.multipath as usize),
             spec,
             events,
             kernel,
