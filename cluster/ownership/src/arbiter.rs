@@ -26,7 +26,8 @@ pub struct Arbiter {
     /// applied the last renewal before it knew it would have to judge it.
     leader_since: Instant,
     proposed: BTreeMap<String, (Op, Instant)>,
-    reachable: std::collections::BTreeSet<NodeId>,
+    /// `None` until the leader reports whom it hears from.
+    reachable: Option<std::collections::BTreeSet<NodeId>>,
 }
 
 impl Arbiter {
@@ -35,7 +36,7 @@ impl Arbiter {
         Arbiter {
             leader_since,
             proposed: BTreeMap::new(),
-            reachable: Default::default(),
+            reachable: None,
         }
     }
 
@@ -43,8 +44,24 @@ impl Arbiter {
     /// owner that is still reachable lost its lease to an election, not to
     /// a failure: it gets the group back under a new epoch, so the address
     /// returns on the same router (whose MAC every client still has).
+    ///
+    /// A candidate on a node the leader does not hear from is passed over
+    /// while anyone reachable is eligible: its candidacy was reported while
+    /// it lived, and a dead node never withdraws it. Without this a killed
+    /// high-priority owner would win its group back by preemption a moment
+    /// after the lease handed it on, over and over.
     pub fn set_reachable(&mut self, nodes: impl IntoIterator<Item = NodeId>) {
-        self.reachable = nodes.into_iter().collect();
+        self.reachable = Some(nodes.into_iter().collect());
+    }
+
+    fn is_reachable(&self, node: NodeId) -> bool {
+        self.reachable.as_ref().is_none_or(|r| r.contains(&node))
+    }
+
+    /// The best eligible candidate other than `except`, reachable ones
+    /// first; an unreachable one only when nobody reachable is eligible.
+    fn best<'g>(&self, g: &'g Group, except: Option<NodeId>) -> Option<(NodeId, &'g Candidate)> {
+        best(g, except, |id| self.is_reachable(id)).or_else(|| best(g, except, |_| true))
     }
 
     /// When this leader's view of the group's lease ends.
@@ -61,7 +78,7 @@ impl Arbiter {
         };
         for (name, g) in table.groups() {
             let op = match g.owner {
-                None => best(g, None).map(|(node, c)| grant(name, g, node, c)),
+                None => self.best(g, None).map(|(node, c)| grant(name, g, node, c)),
                 Some(owner) => {
                     let end = self.lease_end(g);
                     if now >= end {
@@ -75,8 +92,8 @@ impl Arbiter {
                             .filter(|c| c.eligible && !g.revoked)
                             .map(|c| (owner, c));
                         owner_ok
-                            .filter(|_| self.reachable.contains(&owner))
-                            .or_else(|| best(g, Some(owner)))
+                            .filter(|_| self.reachable.as_ref().is_some_and(|r| r.contains(&owner)))
+                            .or_else(|| best(g, Some(owner), |id| self.is_reachable(id)))
                             .or(owner_ok)
                             .map(|(node, c)| grant(name, g, node, c))
                     } else {
@@ -114,7 +131,8 @@ impl Arbiter {
         now: Instant,
         decision: &mut Decision,
     ) -> Option<Op> {
-        let (node, c) = best(g, Some(owner))?;
+        // Only a challenger the leader hears from may take a group away.
+        let (node, c) = best(g, Some(owner), |id| self.is_reachable(id))?;
         let current = g.candidates.get(&owner);
         let beats = match current {
             Some(cur) if cur.eligible && !cur.holding => {
@@ -155,10 +173,14 @@ fn grant(name: &str, g: &Group, node: NodeId, c: &Candidate) -> Op {
 
 /// The best eligible candidate other than `except`: one serving on its own
 /// (VRRP-only fallback) first, then the highest priority, then the lowest id.
-fn best(g: &Group, except: Option<NodeId>) -> Option<(NodeId, &Candidate)> {
+fn best(
+    g: &Group,
+    except: Option<NodeId>,
+    usable: impl Fn(NodeId) -> bool,
+) -> Option<(NodeId, &Candidate)> {
     g.candidates
         .iter()
-        .filter(|(id, c)| c.eligible && Some(**id) != except)
+        .filter(|(id, c)| c.eligible && Some(**id) != except && usable(**id))
         .max_by(|(a_id, a), (b_id, b)| {
             (a.holding, a.priority, std::cmp::Reverse(**a_id)).cmp(&(
                 b.holding,
@@ -266,6 +288,74 @@ mod tests {
                 lease_ms: 200,
                 renewals: Some(0),
             }]
+        );
+    }
+
+    #[test]
+    fn a_dead_high_priority_owner_does_not_preempt_its_successor_back() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0), cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        a.set_reachable([1, 2, 3]);
+        let grant = a.decide(&t, t0).ops;
+        apply_all(&mut t, &grant, t0);
+        assert_eq!(t.group("g").and_then(|g| g.owner), Some(1));
+        // Node 1 dies: the leader stops hearing from it, its candidacy stays.
+        a.set_reachable([2, 3]);
+        let end = t0 + Duration::from_millis(250);
+        let d = a.decide(&t, end);
+        apply_all(&mut t, &d.ops, end);
+        assert_eq!(t.group("g").and_then(|g| g.owner), Some(2));
+        // Node 1 still looks eligible with the higher priority, but nobody
+        // hears from it: no revocation of node 2, however long we wait.
+        // (Node 2 renews nothing here, so its own lease runs out and it is
+        // granted again as the reachable owner.)
+        for ms in [260, 500, 2_000] {
+            let now = t0 + Duration::from_millis(ms);
+            let d = a.decide(&t, now);
+            assert!(
+                !d.ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Revoke { .. } | Op::Grant { node: 1, .. })),
+                "at {ms} ms: {:?}",
+                d.ops
+            );
+            apply_all(&mut t, &d.ops, now);
+            assert_eq!(t.group("g").and_then(|g| g.owner), Some(2));
+        }
+        // Back and heard from: preemption resumes.
+        a.set_reachable([1, 2, 3]);
+        let d = a.decide(&t, t0 + Duration::from_millis(2_100));
+        assert!(
+            matches!(d.ops.as_slice(), [Op::Revoke { .. }]),
+            "{:?}",
+            d.ops
+        );
+    }
+
+    #[test]
+    fn an_unreachable_candidate_is_granted_only_when_nobody_else_can_be() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0), cand(2, 100, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        a.set_reachable([2, 3]);
+        let d = a.decide(&t, t0);
+        assert!(
+            matches!(d.ops.as_slice(), [Op::Grant { node: 2, .. }]),
+            "{:?}",
+            d.ops
+        );
+        let mut t = Table::default();
+        apply_all(&mut t, &[cand(1, 200, true, 0)], t0);
+        let mut a = Arbiter::new(t0);
+        a.set_reachable([3]);
+        let d = a.decide(&t, t0);
+        assert!(
+            matches!(d.ops.as_slice(), [Op::Grant { node: 1, .. }]),
+            "{:?}",
+            d.ops
         );
     }
 
