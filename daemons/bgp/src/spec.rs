@@ -138,9 +138,12 @@ impl Default for FibSpec {
 }
 
 /// BFD for a peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BfdSpec {
+    /// The `BFD/x` resource this session reports to, when routerd names one.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// Desired Min TX interval, ms.
     pub min_tx_ms: u32,
     /// Required Min RX interval, ms.
@@ -325,7 +328,7 @@ impl DynamicPeerSpec {
             export: self.export.clone(),
             max_prefixes: self.max_prefixes,
             route_reflector_client: false,
-            bfd: self.bfd,
+            bfd: self.bfd.clone(),
         }
     }
 
@@ -430,7 +433,7 @@ impl BgpSpec {
                 &d.name,
                 d.md5_key.as_deref(),
                 d.ttl_security_hops,
-                d.bfd,
+                d.bfd.clone(),
                 [&d.import, &d.export],
             )?;
         }
@@ -492,7 +495,7 @@ impl BgpSpec {
             &p.name,
             p.md5_key.as_deref(),
             p.ttl_security_hops,
-            p.bfd,
+            p.bfd.clone(),
             [&p.import, &p.export],
         )?;
         if p.ttl_security_hops.is_some() && p.ebgp_multihop.is_some() {

@@ -105,12 +105,44 @@ fn ebgp_v4_and_v6_routes_flow_both_ways() {
     // BIRD's own are not echoed into its table from us.
     assert!(!bird.routes_from("peer4").contains("10.10.1.0/24"));
     let routes = d.get("/v1/bgp/routes?prefix=10.10.1.0/24");
-    let r = &routes["routes"][0];
-    assert_eq!(r["asPath"], "65001", "{routes}");
+    assert_eq!(routes["count"], 1, "{routes}");
+    assert_eq!(routes["routes"][0]["prefix"], "10.10.1.0/24", "{routes}");
+    let r = &routes["routes"][0]["paths"][0];
+    assert_eq!(r["asPath"], serde_json::json!([BIRD_AS]), "{routes}");
     assert_eq!(r["best"], true);
     assert_eq!(r["peer"], "bird4");
+    assert_eq!(r["nextHop"], Lab::peer4(0));
+    assert_eq!(r["origin"], "igp");
     let status = d.status();
     assert_eq!(status["phase"], "Established", "{status}");
+    // Per-resource objects routerd copies into each resource's status.
+    let detail = &status["status"];
+    assert_eq!(detail["BGPPeer/bird4"]["phase"], "Established", "{detail}");
+    assert_eq!(detail["BGPPeer/bird6"]["phase"], "Established", "{detail}");
+    assert_eq!(
+        detail["BGPAnnouncement/203.0.113.0/24"]["phase"], "Announced",
+        "{detail}"
+    );
+    let s = d.get("/v1/bgp/summary");
+    assert_eq!(s["routes"]["ipv4"], 3, "two of BIRD's, one ours: {s}");
+    assert_eq!(s["routes"]["ipv6"], 2, "{s}");
+    assert_eq!(s["fibRoutes"], 3, "{s}");
+    let line = s["peers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["address"] == Lab::peer4(0)))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(line["peerAsn"], BIRD_AS, "{s}");
+    assert_eq!(line["state"], "Established", "{s}");
+    assert_eq!(line["prefixesReceived"], 2, "{s}");
+    assert_eq!(line["prefixesAccepted"], 2, "{s}");
+    assert_eq!(line["prefixesSent"], 1, "{s}");
+    assert!(line["uptimeSecs"].is_u64(), "{s}");
+    let n = d.get("/v1/bgp/neighbors");
+    let nb = &n["neighbors"][0];
+    for key in ["address", "resource", "peerAsn", "state"] {
+        assert!(!nb[key].is_null(), "{key} missing: {n}");
+    }
     assert_eq!(d.events("bgp.session.established").len(), 2);
     drop(bird);
 }
@@ -326,7 +358,7 @@ fn graceful_restart_keeps_routes_through_a_peer_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let stale = d.get("/v1/bgp/routes?prefix=10.70.1.0/24");
-    assert_eq!(stale["routes"][0]["stale"], true, "{stale}");
+    assert_eq!(stale["routes"][0]["paths"][0]["stale"], true, "{stale}");
 
     // BIRD comes back without 10.70.3.0/24: the others are refreshed, that
     // one is swept at its End-of-RIB.
@@ -337,7 +369,7 @@ fn graceful_restart_keeps_routes_through_a_peer_restart() {
     for r in &routes[..2] {
         assert!(lab.kernel_prefixes().contains(*r), "{r} lost");
         let route = d.get(&format!("/v1/bgp/routes?prefix={r}"));
-        assert_eq!(route["routes"][0]["stale"], false, "{route}");
+        assert_eq!(route["routes"][0]["paths"][0]["stale"], false, "{route}");
     }
 }
 
@@ -376,6 +408,13 @@ fn equal_paths_from_two_peers_make_one_multipath_route() {
             (hops.len() == 2).then_some(hops)
         });
         println!("{prefix}: {hops:?}");
+        let r = d.get(&format!("/v1/bgp/routes?prefix={prefix}"));
+        let paths = r["routes"][0]["paths"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(paths.len(), 2, "{r}");
+        assert!(paths.iter().all(|p| p["multipath"] == true), "{r}");
     }
     let text = lab.ours.ip("route show proto bgp 10.40.0.0/24");
     assert!(

@@ -69,6 +69,7 @@ impl Speaker {
         let disabled = up.disabled.clone();
         let import = peer.import.clone();
         let mut accepted = peer.accepted;
+        let mut refused = std::mem::take(&mut peer.rejected);
         let mut rejected = 0u64;
         let mut withdrawn = 0u64;
 
@@ -88,6 +89,7 @@ impl Speaker {
         for n in u.unreachable() {
             for p in n.iter() {
                 withdrawn += 1;
+                refused.remove(&p);
                 if self.withdraw_path(p, id) {
                     accepted -= 1;
                 }
@@ -105,6 +107,7 @@ impl Speaker {
                 // treat-as-withdraw would have it.
                 for p in reach.nlri.iter() {
                     rejected += 1;
+                    refused.insert(p);
                     if self.withdraw_path(p, id) {
                         accepted -= 1;
                     }
@@ -143,9 +146,11 @@ impl Speaker {
                         if new {
                             accepted += 1;
                         }
+                        refused.remove(&p);
                     }
                     Verdict::Reject(_) => {
                         rejected += 1;
+                        refused.insert(p);
                         if self.withdraw_path(p, id) {
                             accepted -= 1;
                         }
@@ -158,6 +163,7 @@ impl Speaker {
             return;
         };
         peer.accepted = accepted;
+        peer.rejected = refused;
         peer.counters.prefixes_rejected += rejected;
         peer.counters.withdrawals_received += withdrawn;
         if let (Some(f), Some(up)) = (eor, peer.up.as_mut()) {

@@ -128,6 +128,9 @@ pub(crate) struct Peer {
     pub adj_out: HashMap<IpNet, Arc<PathAttributes>>,
     /// Its accepted prefixes (Adj-RIB-In after import policy).
     pub accepted: usize,
+    /// Prefixes it sent that import policy (or their next hop) refused and
+    /// it has not withdrawn: with `accepted`, what it sent us.
+    pub rejected: std::collections::HashSet<IpNet>,
     pub restart: Restart,
     pub bfd: Option<SessionHandle>,
     /// BFD failures already acted on.
@@ -163,6 +166,7 @@ impl Peer {
             up: None,
             adj_out: HashMap::new(),
             accepted: 0,
+            rejected: std::collections::HashSet::new(),
             restart: Restart::default(),
             bfd: None,
             bfd_failures_seen: 0,

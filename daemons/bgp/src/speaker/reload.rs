@@ -202,13 +202,14 @@ impl Speaker {
             .map(|(p, _)| *p)
             .collect();
         let mut gone = 0;
-        for p in refused {
-            if self.withdraw_path(p, id) {
+        for p in &refused {
+            if self.withdraw_path(*p, id) {
                 gone += 1;
             }
         }
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.accepted = peer.accepted.saturating_sub(gone);
+            peer.rejected.extend(refused);
         }
     }
 }

@@ -601,12 +601,14 @@ impl Speaker {
             let t = Duration::from_secs(u64::from(restart_time.unwrap_or(0)));
             peer.restart.restart_until = Some(Instant::now() + t);
             peer.restart.stale_until = None;
+            peer.rejected.clear();
             let n = self.rib.mark_stale(id);
             tracing::info!(peer = %peer.spec.name, stale = n, "keeping routes through the peer's restart");
             self.event(event.attr("staleRoutes", n));
         } else {
             peer.restart = Default::default();
             peer.accepted = 0;
+            peer.rejected.clear();
             self.event(event);
             let changes = self.rib.drop_peer(id);
             self.apply_changes(changes);
@@ -774,7 +776,7 @@ impl Speaker {
             return;
         };
         let (Some(b), None, Some(ifname)) = (
-            peer.spec.bfd,
+            peer.spec.bfd.clone(),
             &peer.bfd,
             peer.up.as_ref().and_then(|u| u.ifname.clone()),
         ) else {

@@ -81,9 +81,7 @@ impl Speaker {
             .map(|(p, n)| json!({"prefix": p.to_string(), "prepend": n}))
             .collect();
         announced.sort_by(|a, b| a["prefix"].as_str().cmp(&b["prefix"].as_str()));
-        DaemonStatus {
-            phase: self.phase().into(),
-            detail: json!({
+        let mut detail = json!({
                 "name": self.spec.name,
                 "asn": self.spec.asn,
                 "routerId": self.spec.router_id.to_string(),
@@ -112,17 +110,145 @@ impl Speaker {
                 "grants": groups,
                 "announced": announced,
                 "peers": self.peers.values().map(summary_line).collect::<Vec<_>>(),
-            }),
+        });
+        if let Some(o) = detail.as_object_mut() {
+            o.extend(self.resources());
+        }
+        DaemonStatus {
+            phase: self.phase().into(),
+            detail,
         }
     }
 
+    /// Best routes per family, and how many of them are learned (and so
+    /// written to the kernel when the FIB is installed; our own are not).
+    fn route_counts(&self) -> (usize, usize, usize) {
+        let (mut v4, mut v6, mut learned) = (0, 0, 0);
+        for (prefix, p, _) in self.rib.best_paths() {
+            match prefix {
+                ipnet::IpNet::V4(_) => v4 += 1,
+                ipnet::IpNet::V6(_) => v6 += 1,
+            }
+            if p.peer != LOCAL {
+                learned += 1;
+            }
+        }
+        (v4, v6, learned)
+    }
+
+    /// `/v1/bgp/summary`, the shape `routerctl bgp summary` prints.
     pub(super) fn summary(&self) -> Value {
+        let (v4, v6, learned) = self.route_counts();
+        let fib = if self.fib.config().install {
+            learned
+        } else {
+            0
+        };
         json!({
             "routerId": self.spec.router_id.to_string(),
             "asn": self.spec.asn,
             "prefixes": self.rib.len(),
+            "routes": {"ipv4": v4, "ipv6": v6},
+            "fibRoutes": fib,
             "peers": self.peers.values().map(summary_line).collect::<Vec<_>>(),
         })
+    }
+
+    /// Status objects for the resources routerd reads as sub-resources of
+    /// this daemon, keyed by resource id (`BGPPeer/x`, `BGPDynamicPeer/x`,
+    /// `BFD/x`, `BGPAnnouncement/x`), each with its `phase`.
+    fn resources(&self) -> serde_json::Map<String, Value> {
+        let mut out = serde_json::Map::new();
+        // A resource may stand for several sessions (one per address, or a
+        // range's accepted peers): Established when all are, Degraded when
+        // some are, else the least advanced state.
+        let mut by_resource: std::collections::BTreeMap<String, Vec<&Peer>> = Default::default();
+        for p in self.peers.values() {
+            by_resource
+                .entry(p.spec.resource.clone())
+                .or_default()
+                .push(p);
+        }
+        for (resource, peers) in &by_resource {
+            let up = peers
+                .iter()
+                .filter(|p| p.fsm.state() == State::Established)
+                .count();
+            let phase = if up == peers.len() {
+                "Established"
+            } else if up > 0 {
+                "Degraded"
+            } else if peers.iter().any(|p| p.halted.is_some()) {
+                "Halted"
+            } else {
+                "Connecting"
+            };
+            out.insert(
+                resource.clone(),
+                json!({
+                    "phase": phase,
+                    "sessions": peers.len(),
+                    "established": up,
+                    "prefixesAccepted": peers.iter().map(|p| p.accepted).sum::<usize>(),
+                    "peers": peers.iter().map(|p| json!({
+                        "address": p.spec.address.to_string(),
+                        "state": state_name(p.fsm.state()),
+                        "lastError": p.last_error,
+                    })).collect::<Vec<_>>(),
+                }),
+            );
+        }
+        for d in &self.spec.dynamic_peers {
+            if out.contains_key(&d.resource) {
+                continue;
+            }
+            out.insert(
+                d.resource.clone(),
+                json!({"phase": "Listening", "sessions": 0, "established": 0,
+                       "prefixes": d.prefixes.iter().map(ToString::to_string).collect::<Vec<_>>()}),
+            );
+        }
+        // BFD resources: Up when every session they cover is.
+        let mut bfd: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+        for p in self.peers.values() {
+            if let Some(r) = p.spec.bfd.as_ref().and_then(|b| b.resource.clone()) {
+                bfd.entry(r)
+                    .or_default()
+                    .push(p.bfd.as_ref().map_or("Down", |h| h.view().state.as_str()));
+            }
+        }
+        for d in &self.spec.dynamic_peers {
+            if let Some(r) = d.bfd.as_ref().and_then(|b| b.resource.clone()) {
+                bfd.entry(r).or_default();
+            }
+        }
+        for (resource, states) in bfd {
+            let up = states.iter().filter(|s| **s == "Up").count();
+            let phase = if !states.is_empty() && up == states.len() {
+                "Up"
+            } else if up > 0 {
+                "Degraded"
+            } else {
+                "Down"
+            };
+            out.insert(
+                resource,
+                json!({"phase": phase, "sessions": states.len(), "up": up}),
+            );
+        }
+        for a in &self.spec.announce {
+            let prefix = a.prefix;
+            let phase = match self.announced.get(&prefix) {
+                Some(0) => "Announced",
+                Some(_) => "Prepended",
+                None => "Withdrawn",
+            };
+            out.insert(
+                a.resource.clone(),
+                json!({"phase": phase, "prefix": prefix.to_string(), "group": a.group}),
+            );
+        }
+        out
     }
 
     pub(super) fn neighbors(&self) -> Value {
@@ -130,31 +256,41 @@ impl Speaker {
         json!({"neighbors": list})
     }
 
+    /// `/v1/bgp/routes`: per prefix, every path (best first), the shape
+    /// `routerctl bgp routes` prints.
     pub(super) fn routes(&self, q: &RouteQuery) -> Value {
         let limit = if q.limit == 0 { 1000 } else { q.limit };
-        let mut routes = Vec::new();
-        match q.prefix {
-            Some(prefix) => {
-                let hops = self.rib.best(&prefix).map(|(_, h)| h).unwrap_or_default();
-                for (i, p) in self.rib.paths(&prefix).into_iter().enumerate() {
-                    routes.push(self.route_json(
-                        &prefix,
-                        p,
-                        i == 0,
-                        if i == 0 { &hops } else { &[] },
-                    ));
-                }
-            }
+        let prefixes: Vec<ipnet::IpNet> = match q.prefix {
+            Some(prefix) => vec![prefix],
             None => {
-                for (prefix, p, hops) in self.rib.best_paths().take(limit) {
-                    routes.push(self.route_json(prefix, p, true, &hops));
-                }
-                routes.sort_by(|a, b| a["prefix"].as_str().cmp(&b["prefix"].as_str()));
+                let mut all: Vec<ipnet::IpNet> = self
+                    .rib
+                    .best_paths()
+                    .take(limit)
+                    .map(|(p, _, _)| *p)
+                    .collect();
+                all.sort();
+                all
+            }
+        };
+        let mut routes = Vec::new();
+        for prefix in prefixes {
+            let hops = self.rib.best(&prefix).map(|(_, h)| h).unwrap_or_default();
+            let paths: Vec<Value> = self
+                .rib
+                .paths(&prefix)
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| self.route_json(&prefix, p, i == 0, &hops))
+                .collect();
+            if !paths.is_empty() {
+                routes.push(json!({"prefix": prefix.to_string(), "paths": paths}));
             }
         }
-        json!({"total": self.rib.len(), "routes": routes})
+        json!({"count": routes.len(), "total": self.rib.len(), "routes": routes})
     }
 
+    /// One path; `hops` are the prefix's installed (multipath) next hops.
     fn route_json(
         &self,
         prefix: &ipnet::IpNet,
@@ -175,10 +311,11 @@ impl Speaker {
             o.insert("prefix".into(), json!(prefix.to_string()));
             o.insert("best".into(), json!(best));
             o.insert("peer".into(), json!(peer));
-            o.insert("nexthop".into(), json!(p.nexthop.to_string()));
+            o.insert("nextHop".into(), json!(p.nexthop.to_string()));
+            // One of several equal paths the kernel route spreads over.
             o.insert(
                 "multipath".into(),
-                json!(hops.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                json!(hops.len() > 1 && hops.contains(&p.nexthop)),
             );
             o.insert("stale".into(), json!(p.stale));
             o.insert("ageSecs".into(), json!(age));
@@ -188,20 +325,21 @@ impl Speaker {
 }
 
 fn attrs_json(a: &PathAttributes) -> Value {
-    let as_path: Vec<String> = a
-        .as_path
-        .segments
-        .iter()
-        .map(|s| {
-            let asns: Vec<String> = s.asns.iter().map(ToString::to_string).collect();
-            match s.kind {
-                routerd_bgp_core::wire::SegmentType::Sequence => asns.join(" "),
-                _ => format!("{{{}}}", asns.join(",")),
+    // AS numbers in order; an AS_SET is one "{a,b}" element.
+    let mut as_path: Vec<Value> = Vec::new();
+    for s in &a.as_path.segments {
+        match s.kind {
+            routerd_bgp_core::wire::SegmentType::Sequence => {
+                as_path.extend(s.asns.iter().map(|n| json!(n)));
             }
-        })
-        .collect();
+            _ => {
+                let asns: Vec<String> = s.asns.iter().map(ToString::to_string).collect();
+                as_path.push(json!(format!("{{{}}}", asns.join(","))));
+            }
+        }
+    }
     json!({
-        "asPath": as_path.join(" "),
+        "asPath": as_path,
         "origin": match a.origin {
             Some(Origin::Igp) => "igp",
             Some(Origin::Egp) => "egp",
@@ -227,6 +365,8 @@ fn summary_line(p: &Peer) -> Value {
         "peerAsn": p.spec.peer_asn,
         "state": state_name(p.fsm.state()),
         "stateSecs": secs(p.state_since),
+        "uptimeSecs": p.up.as_ref().map(|u| secs(u.since)),
+        "prefixesReceived": p.accepted + p.rejected.len(),
         "prefixesAccepted": p.accepted,
         "prefixesSent": p.adj_out.len(),
         "dynamic": p.dynamic,

@@ -547,13 +547,18 @@ pub struct Frr<'a> {
 }
 
 impl<'a> Frr<'a> {
-    pub fn start(ns: &'a Netns, bgpd_conf: &str, with_bfd: bool) -> Frr<'a> {
+    /// `bfdd_conf` (its `bfd` block: profiles) also starts bfdd.
+    pub fn start(ns: &'a Netns, bgpd_conf: &str, bfdd_conf: Option<&str>) -> Frr<'a> {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().to_path_buf();
         std::fs::write(d.join("bgpd.conf"), bgpd_conf.replace("@DIR@", &path(&d)))
             .expect("write bgpd.conf");
         std::fs::write(d.join("zebra.conf"), "log timestamp precision 3\n").expect("zebra.conf");
-        std::fs::write(d.join("bfdd.conf"), "log timestamp precision 3\n").expect("bfdd.conf");
+        std::fs::write(
+            d.join("bfdd.conf"),
+            format!("log timestamp precision 3\n{}", bfdd_conf.unwrap_or("")),
+        )
+        .expect("bfdd.conf");
         let chown = Command::new("chown")
             .args(["-R", "frr:frr"])
             .arg(&d)
@@ -574,7 +579,7 @@ impl<'a> Frr<'a> {
         wait_until("zebra's API socket", SETTLE, || {
             d.join("zserv.api").exists().then_some(())
         });
-        if with_bfd {
+        if bfdd_conf.is_some() {
             let ctl = path(&d.join("bfdd.sock"));
             frr.spawn("bfdd", &["--bfdctl", &ctl]);
         }
@@ -629,6 +634,23 @@ impl<'a> Frr<'a> {
             cmd,
         ]);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Several commands in one vtysh (`configure terminal`, ...).
+    pub fn vtysh_many(&self, cmds: &[&str]) -> String {
+        let vtysh = require_command("vtysh");
+        let mut argv = vec![path(&vtysh), "--vty_socket".into(), path(self.dir.path())];
+        for c in cmds {
+            argv.push("-c".into());
+            argv.push(c.to_string());
+        }
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = self.ns.exec(&refs);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
     }
 
     pub fn json(&self, cmd: &str) -> Value {
