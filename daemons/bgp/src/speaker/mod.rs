@@ -137,6 +137,9 @@ pub(crate) struct Totals {
 pub struct Speaker {
     spec: BgpSpec,
     events: Arc<EventLog>,
+    /// Events of the current turn of the loop, written after its kernel
+    /// and peer writes are handed off.
+    deferred_events: std::sync::Mutex<Vec<NewEvent>>,
     kernel: Kernel,
     started: Instant,
     peers: BTreeMap<PeerId, Peer>,
@@ -202,6 +205,7 @@ impl Speaker {
             grants: HashMap::new(),
             announced: HashMap::new(),
             totals: Totals::default(),
+            deferred_events: std::sync::Mutex::new(Vec::new()),
         };
         s.open_listener()?;
         for p in s.spec.peers.clone() {
@@ -292,6 +296,7 @@ impl Speaker {
             }
             self.flush_exports();
             self.fib.maybe_flush(false);
+            self.write_events();
             self.heartbeat.send_replace(tokio::time::Instant::now());
         }
         self.stop().await;
@@ -304,6 +309,7 @@ impl Speaker {
         }
         self.flush_exports();
         self.fib.maybe_flush(true);
+        self.write_events();
         self.fib.close().await;
         if let Some(b) = &self.bfd {
             b.shutdown().await;
@@ -387,10 +393,23 @@ impl Speaker {
         }
     }
 
-    /// Appends an event; a full disk must not stop routing.
+    /// Queues an event for the end of this turn of the loop: the log's
+    /// fdatasync must not come between a failure and its kernel write.
     fn event(&self, e: NewEvent) {
-        if let Err(err) = self.events.append(e) {
-            tracing::warn!(error = %err, "cannot append an event");
+        if let Ok(mut q) = self.deferred_events.lock() {
+            q.push(e);
+        }
+    }
+
+    /// Writes the queued events with one fdatasync; a full disk must not
+    /// stop routing.
+    fn write_events(&self) {
+        let batch = match self.deferred_events.lock() {
+            Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
+            _ => return,
+        };
+        if let Err(err) = self.events.append_batch(batch) {
+            tracing::warn!(error = %err, "cannot append events");
         }
     }
 }

@@ -864,6 +864,9 @@ impl Speaker {
             }),
         )
         .await;
+        // The routes leave the kernel now, not after this turn's batching
+        // delay: BFD is here for speed.
+        self.fib.maybe_flush(true);
     }
 }
 
