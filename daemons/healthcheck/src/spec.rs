@@ -118,6 +118,12 @@ pub struct ProbeSpec {
     /// HTTP request path (default "/").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// HTTP statuses that count as success (default: any 2xx or 3xx).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_status: Vec<u16>,
+    /// HTTP Host header (default: the target's name or address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// DNS name to query (default ".", asked as NS; other names as A).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -244,6 +250,8 @@ impl ProbeSpec {
             && self.family() == other.family()
             && self.effective_port() == other.effective_port()
             && self.path == other.path
+            && self.expected_status == other.expected_status
+            && self.host == other.host
             && self.query == other.query
             && self.source_interface == other.source_interface
             && self.source_address == other.source_address
@@ -326,6 +334,27 @@ impl ProbeSpec {
             if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(format!(
                     "path {path:?} contains whitespace or control characters"
+                ));
+            }
+        }
+        if !self.expected_status.is_empty() && self.protocol != Protocol::Http {
+            return Err("expectedStatus only applies to http".into());
+        }
+        if let Some(code) = self
+            .expected_status
+            .iter()
+            .find(|c| !(100..=599).contains(*c))
+        {
+            return Err(format!("expectedStatus {code} is not an HTTP status"));
+        }
+        if let Some(host) = &self.host {
+            if self.protocol != Protocol::Http {
+                return Err("host only applies to http".into());
+            }
+            // The host goes verbatim into a header line.
+            if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!(
+                    "host {host:?} is empty or contains whitespace or control characters"
                 ));
             }
         }

@@ -1,4 +1,5 @@
-//! HTTP/1.1 GET over plain TCP: healthy on a 2xx or 3xx status.
+//! HTTP/1.1 GET over plain TCP: healthy on a 2xx or 3xx status, or on one
+//! of the expected statuses when the spec lists them.
 //!
 //! Only the status line is read (RFC 9112 §4); the body is irrelevant and the
 //! request asks the server to close, so nothing lingers.
@@ -64,8 +65,22 @@ pub fn parse_status_line(line: &str) -> Result<u16, StatusLineError> {
     Ok(code)
 }
 
+/// Whether `code` is a success: one of `expected`, or any 2xx/3xx without a list.
+pub fn status_ok(code: u16, expected: &[u16]) -> bool {
+    if expected.is_empty() {
+        (200..400).contains(&code)
+    } else {
+        expected.contains(&code)
+    }
+}
+
 /// Sends the GET and judges the status; the RTT ends at the status line.
-pub async fn probe(target: &Resolved, path: &str, timeout: Duration) -> ProbeResult {
+pub async fn probe(
+    target: &Resolved,
+    path: &str,
+    expected: &[u16],
+    timeout: Duration,
+) -> ProbeResult {
     let start = Instant::now();
     let code = match tokio::time::timeout(timeout, fetch_status(target, path)).await {
         Ok(Ok(code)) => code,
@@ -77,7 +92,7 @@ pub async fn probe(target: &Resolved, path: &str, timeout: Duration) -> ProbeRes
         }
     };
     let rtt = start.elapsed();
-    if (200..400).contains(&code) {
+    if status_ok(code, expected) {
         Ok(ProbeSuccess::new(rtt, Some(format!("HTTP {code}"))))
     } else {
         Err(format!("GET {path} from {target}: HTTP {code}"))
@@ -118,6 +133,18 @@ async fn fetch_status(target: &Resolved, path: &str) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_statuses_replace_the_2xx_3xx_rule() {
+        assert!(status_ok(204, &[]));
+        assert!(status_ok(302, &[]));
+        assert!(!status_ok(404, &[]));
+        assert!(
+            status_ok(404, &[404]),
+            "a service may answer 404 when healthy"
+        );
+        assert!(!status_ok(200, &[204]));
+    }
 
     #[test]
     fn status_lines_parse() {

@@ -64,7 +64,13 @@ pub async fn run(spec: &ProbeSpec) -> (Option<Resolved>, ProbeResult) {
         let result = match spec.protocol {
             Protocol::Icmp => icmp::probe(&resolved, remaining).await,
             Protocol::Tcp => tcp::probe(&resolved, remaining).await,
-            Protocol::Http => http::probe(&resolved, spec.http_path(), remaining).await,
+            Protocol::Http => {
+                let mut target = resolved.clone();
+                if let Some(host) = &spec.host {
+                    target.host = Some(host.clone());
+                }
+                http::probe(&target, spec.http_path(), &spec.expected_status, remaining).await
+            }
             Protocol::Dns => dns::probe(&resolved, spec.dns_query(), remaining).await,
         };
         tracing::Span::current().record("ok", result.is_ok());
