@@ -683,6 +683,7 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         )
         .route("/v1/cluster/transfer-leader", post(post_transfer_leader))
         .route("/v1/debug/panic/{controller}", post(post_panic))
+        .merge(crate::drains::routes())
         .with_state(rt);
     contract.merge(extra)
 }

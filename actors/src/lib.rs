@@ -13,6 +13,7 @@ pub mod controller;
 pub mod controllers;
 pub mod daemon;
 pub mod derived;
+pub mod drains;
 pub mod gate;
 pub mod kernel_watch;
 pub mod ownership;

@@ -25,7 +25,7 @@ use crate::bus::{Bus, EventBus};
 use crate::controller::{Controller, ControllerActor, ControllerArgs};
 use crate::controllers::{
     BgpController, DhcpController, DnsController, DsLiteController, HealthCheckController,
-    KernelController, LanController, VrrpController,
+    IngressController, KernelController, LanController, VrrpController,
 };
 use crate::kernel_watch::KernelWatcher;
 use crate::reconcile::Family;
@@ -268,6 +268,7 @@ pub async fn serve(
         controllers.push(controller_child(rt.clone(), DnsController));
         controllers.push(controller_child(rt.clone(), LanController));
         controllers.push(controller_child(rt.clone(), DsLiteController));
+        controllers.push(controller_child(rt.clone(), IngressController));
         controllers.push(controller_child(rt.clone(), BgpController));
     }
 

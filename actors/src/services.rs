@@ -23,6 +23,9 @@ pub struct Services {
     pub lan: Mutex<BTreeMap<String, crate::controllers::lan::LanLink>>,
     /// AFTR addresses resolved for DS-Lite tunnels, by resource id.
     pub aftr: Mutex<BTreeMap<String, ResolvedAftr>>,
+    /// The ingress controller's memory: the nftables table written, the
+    /// backends' last states, host names resolved.
+    pub ingress: Mutex<crate::controllers::ingress::IngressMemory>,
 }
 
 /// The forwarding built from one set of specs, and its health prober.

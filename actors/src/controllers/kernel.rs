@@ -426,7 +426,11 @@ impl KernelController {
         }
         runtime.bus.publish_all(events);
         let known: BTreeSet<String> = config.resources.iter().map(Resource::id).collect();
-        runtime.statuses.retain(|id| known.contains(id));
+        // A part of a resource's status (`Kind/name#part`, an ingress
+        // backend's probe) lives as long as the resource.
+        runtime.statuses.retain(|id| {
+            known.contains(crate::controllers::ingress::is_sub_status(id).unwrap_or(id))
+        });
 
         if report.failed.is_empty() {
             Ok(())
