@@ -60,7 +60,11 @@ pub struct GracefulRestart {
     pub restart_time: u16,
     /// The R bit: the speaker has restarted.
     pub restarting: bool,
-    /// Families whose forwarding state was preserved (the F bit).
+    /// Every family listed: the speaker can keep its state through a
+    /// restart for these, so a helper keeps their routes (RFC 4724 §4.2).
+    pub families: Vec<Family>,
+    /// Of those, the ones whose forwarding state was preserved (the F
+    /// bit): after a restart, the others' stale routes go at once.
     pub preserved: Vec<Family>,
 }
 
@@ -835,6 +839,7 @@ mod tests {
                 graceful_restart: Some(GracefulRestart {
                     restart_time: 120,
                     restarting: false,
+                    families: vec![Family::Ipv4Unicast],
                     preserved: vec![Family::Ipv4Unicast],
                 }),
                 ..open()

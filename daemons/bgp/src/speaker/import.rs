@@ -175,8 +175,12 @@ impl Speaker {
                 .filter(|f| up.carries(**f))
                 .all(|f| up.end_of_rib.contains(f));
             tracing::debug!(peer = %peer.spec.name, family = %f, "End-of-RIB received");
-            if all && peer.restart.stale_until.is_some() {
-                self.sweep_stale(id, "End-of-RIB");
+            if peer.restart.stale_until.is_some() {
+                // Each family's stale routes go at its own End-of-RIB.
+                self.sweep_stale_family(id, f, "End-of-RIB");
+                if all {
+                    self.sweep_stale(id, "End-of-RIB");
+                }
             }
             self.fib.end_of_rib_seen(id);
         }

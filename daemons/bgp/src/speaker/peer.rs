@@ -251,6 +251,7 @@ pub(crate) fn local_config(spec: &PeerSpec, global: &BgpSpec) -> LocalConfig {
             .map(|gr| fsm::GracefulRestart {
                 restart_time: gr.restart_time_secs,
                 restarting: false,
+                families: Vec::new(),
                 preserved: Vec::new(),
             }),
         extended_nexthop: true,
@@ -291,15 +292,16 @@ pub(crate) fn open_info(o: &Open) -> OpenInfo {
                 info.graceful_restart = Some(fsm::GracefulRestart {
                     restart_time: g.restart_time,
                     restarting: g.restart_state,
+                    families: g
+                        .families
+                        .iter()
+                        .filter_map(|f| fsm_family(f.afi_safi))
+                        .collect(),
                     preserved: g
                         .families
                         .iter()
                         .filter(|f| f.forwarding_preserved)
-                        .filter_map(|f| match f.afi_safi {
-                            AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
-                            AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
-                            _ => None,
-                        })
+                        .filter_map(|f| fsm_family(f.afi_safi))
                         .collect(),
                 })
             }
@@ -315,4 +317,12 @@ pub(crate) fn open_info(o: &Open) -> OpenInfo {
 /// Whether `a` is an IPv6 link-local address.
 pub(crate) fn is_link_local(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+fn fsm_family(f: AfiSafi) -> Option<Family> {
+    match f {
+        AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
+        AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
+        _ => None,
+    }
 }

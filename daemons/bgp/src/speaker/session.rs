@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use routerd_bfd_core::{Bfd, SessionEvent, SessionSpec};
 use routerd_bgp_core::fsm::{self, Action, Event, State, keep_ours_on_collision};
 use routerd_bgp_core::wire::{
-    CeaseSubcode, DecodeError, ErrorCode, Frame, HeaderError, MAX_MESSAGE_LEN, Message, Negotiated,
-    NextHop, Notification, Open, RouteRefresh, SessionParams, UpdateEncoder, encode_keepalive,
+    AfiSafi, CeaseSubcode, DecodeError, ErrorCode, Frame, HeaderError, MAX_MESSAGE_LEN, Message,
+    Negotiated, NextHop, Notification, Open, RouteRefresh, SessionParams, UpdateEncoder,
+    encode_keepalive,
 };
 use routerd_contract::event::NewEvent;
 use tokio::io::AsyncWriteExt;
@@ -545,10 +546,36 @@ impl Speaker {
             since: Instant::now(),
             negotiated,
         });
+        let mut not_preserved = Vec::new();
         if peer.restart.restart_until.take().is_some() {
             peer.restart.stale_until =
                 Some(Instant::now() + Duration::from_secs(u64::from(stale.unwrap_or(360))));
+            // RFC 4724 §4.2: families the new OPEN does not list with the
+            // F bit lost their forwarding state: their stale routes go now,
+            // the others wait for End-of-RIB.
+            let gr = peer.remote_open.as_ref().and_then(|o| {
+                o.capabilities.iter().find_map(|c| match c {
+                    routerd_bgp_core::wire::Capability::GracefulRestart(g) => Some(g.clone()),
+                    _ => None,
+                })
+            });
+            for f in FAMILIES {
+                let kept = gr.as_ref().is_some_and(|g| {
+                    g.families
+                        .iter()
+                        .any(|x| x.afi_safi == f && x.forwarding_preserved)
+                });
+                if !kept {
+                    not_preserved.push(f);
+                }
+            }
         }
+        for f in not_preserved {
+            self.sweep_stale_family(id, f, "the restarted peer kept no forwarding state");
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         let event = NewEvent::new("bgp.session.established", "Established")
             .resource(peer.spec.resource.clone())
             .message(format!("{} Established", peer.spec.name))
@@ -579,14 +606,19 @@ impl Speaker {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let restart_time = peer
+        let peer_gr = peer
             .up
             .as_ref()
-            .and_then(|u| u.negotiated.peer_graceful_restart.as_ref())
-            .map(|g| g.restart_time);
+            .and_then(|u| u.negotiated.peer_graceful_restart.as_ref());
+        let restart_time = peer_gr.map(|g| g.restart_time);
+        // Only the families its capability lists are kept (RFC 4724 §4.2);
+        // a capability listing none keeps nothing.
+        let listed: Vec<AfiSafi> = peer_gr
+            .map(|g| g.families.iter().map(|f| f.afi_safi).collect())
+            .unwrap_or_default();
         peer.session_ended();
         peer.last_down = Some(reason.clone());
-        let keep = graceful && helper && restart_time.is_some_and(|t| t > 0);
+        let keep = graceful && helper && restart_time.is_some_and(|t| t > 0) && !listed.is_empty();
         let event = NewEvent::new(
             "bgp.session.down",
             if keep { "GracefulRestart" } else { "Down" },
@@ -605,6 +637,15 @@ impl Speaker {
             let n = self.rib.mark_stale(id);
             tracing::info!(peer = %peer.spec.name, stale = n, "keeping routes through the peer's restart");
             self.event(event.attr("staleRoutes", n));
+            for f in FAMILIES {
+                if !listed.contains(&f) {
+                    self.sweep_stale_family(
+                        id,
+                        f,
+                        "its graceful restart does not cover the family",
+                    );
+                }
+            }
         } else {
             peer.restart = Default::default();
             peer.accepted = 0;
@@ -631,6 +672,31 @@ impl Speaker {
         for id in due {
             self.sweep_stale(id, "the restart or stale-path time ran out");
         }
+    }
+
+    /// Drops one family's stale routes of a peer (RFC 4724 works per
+    /// AFI/SAFI), leaving its restart state to the caller.
+    pub(super) fn sweep_stale_family(&mut self, id: PeerId, f: AfiSafi, why: &str) {
+        let stale: Vec<ipnet::IpNet> = self
+            .rib
+            .peer_paths(id)
+            .filter(|(p, path)| path.stale && super::import::family(p) == f)
+            .map(|(p, _)| *p)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        let mut gone = 0usize;
+        for p in stale {
+            if self.withdraw_path(p, id) {
+                gone += 1;
+            }
+        }
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.accepted = peer.accepted.saturating_sub(gone);
+            tracing::info!(peer = %peer.spec.name, family = %f, gone, "stale routes swept: {why}");
+        }
+        self.interner.sweep();
     }
 
     pub(super) fn sweep_stale(&mut self, id: PeerId, why: &str) {

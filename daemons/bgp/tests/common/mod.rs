@@ -412,22 +412,25 @@ impl<'a> Bird<'a> {
     }
 
     pub fn launch(&mut self) {
+        self.launch_with(&[]);
+    }
+
+    /// Starts BIRD with extra options (`-R`: a graceful restart, which
+    /// sets the Restart State and Forwarding State bits in its OPENs).
+    pub fn launch_with(&mut self, extra: &[&str]) {
         let bird = require_command("bird");
         let d = self.dir.path();
         let _ = std::fs::remove_file(d.join("bird.ctl"));
-        let process = self.ns.spawn(
-            &[
-                &path(&bird),
-                "-f",
-                "-c",
-                &path(&d.join("bird.conf")),
-                "-s",
-                &path(&d.join("bird.ctl")),
-                "-P",
-                &path(&d.join("bird.pid")),
-            ],
-            &[("TZ", "UTC")],
+        let (conf, ctl, pid) = (
+            path(&d.join("bird.conf")),
+            path(&d.join("bird.ctl")),
+            path(&d.join("bird.pid")),
         );
+        let mut argv = vec![path(&bird)];
+        argv.extend(["-f", "-c", &conf, "-s", &ctl, "-P", &pid].map(String::from));
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let process = self.ns.spawn(&refs, &[("TZ", "UTC")]);
         wait_until("BIRD's control socket", SETTLE, || {
             assert!(
                 process.is_running(),
