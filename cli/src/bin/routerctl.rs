@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use routerd_contract::server::Command as DaemonCommand;
 use routerd_contract::{Client, ClientError, Event};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Parser)]
 #[command(
@@ -109,6 +109,11 @@ enum Cmd {
         #[arg(short, long, global = true, value_enum, default_value = "table")]
         output: Format,
     },
+    /// IngressServices: backends' health and drains.
+    Ingress {
+        #[command(subcommand)]
+        command: IngressCmd,
+    },
     /// routerd's supervision tree with restart counts.
     Actors,
     /// The Raft cluster: status, members, leadership, certificates.
@@ -178,6 +183,32 @@ enum BgpCmd {
     Routes {
         /// A prefix (exact) or an address (longest match).
         prefix: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngressCmd {
+    /// Each service's backends: address, health, drain, whether they take
+    /// new connections.
+    Status {
+        /// One IngressService (default: every one).
+        service: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Take a backend out of new connections without editing the YAML;
+    /// open connections continue. Kept across routerd restarts.
+    Drain {
+        /// SERVICE/BACKEND (or IngressService/SERVICE/BACKEND).
+        backend: String,
+        /// End the drain by itself after this long (e.g. 30s, 10m, 1h).
+        #[arg(long = "for")]
+        duration: Option<String>,
+    },
+    /// Let a drained backend take new connections again.
+    Undrain {
+        /// SERVICE/BACKEND (or IngressService/SERVICE/BACKEND).
+        backend: String,
     },
 }
 
@@ -332,6 +363,7 @@ async fn run(client: &Client, command: Cmd) -> Result<ExitCode> {
             router,
             output,
         } => bgp(client, command, router.as_deref(), output).await?,
+        Cmd::Ingress { command } => ingress(client, command).await?,
         Cmd::Cluster { command } => return cluster(client, command).await,
         Cmd::Actors => {
             let v: Value = client.get_json("/v1/actors").await.map_err(explain)?;
@@ -1059,6 +1091,84 @@ fn print_actors(v: &Value) {
             );
         }
     }
+}
+
+async fn ingress(client: &Client, command: IngressCmd) -> Result<()> {
+    match command {
+        IngressCmd::Drain { backend, duration } => {
+            let mut body = json!({ "backend": backend });
+            if let Some(d) = duration {
+                body["for"] = json!(d);
+            }
+            let v = post_json(client, "/v1/ingress/drain", &body).await?;
+            outln!("{}", v["message"].as_str().unwrap_or_default());
+        }
+        IngressCmd::Undrain { backend } => {
+            let v = post_json(
+                client,
+                "/v1/ingress/undrain",
+                &json!({ "backend": backend }),
+            )
+            .await?;
+            outln!("{}", v["message"].as_str().unwrap_or_default());
+        }
+        IngressCmd::Status { service, output } => {
+            let (_, items) = get(client, "IngressService", service.as_deref()).await?;
+            if output != Format::Table {
+                return print_value(&json!(items), output);
+            }
+            for item in &items {
+                let status = &item["status"];
+                outln!(
+                    "IngressService/{}  {}  {} {}/{}  {}{}",
+                    item["name"].as_str().unwrap_or_default(),
+                    status["phase"].as_str().unwrap_or("-"),
+                    status["address"].as_str().unwrap_or("-"),
+                    status["protocol"].as_str().unwrap_or("-"),
+                    status["port"],
+                    status["selection"].as_str().unwrap_or("-"),
+                    if status["vipHeld"].as_bool() == Some(true) {
+                        "  (VIP held here)"
+                    } else {
+                        ""
+                    }
+                );
+                outln!(
+                    "  {:<16} {:<40} {:<11} {:<8} {:<30} MESSAGE",
+                    "BACKEND",
+                    "ADDRESS",
+                    "HEALTH",
+                    "ELIGIBLE",
+                    "DRAIN"
+                );
+                for b in status["backends"].as_array().into_iter().flatten() {
+                    let drain = match (b["drained"].as_bool(), b["drainingUntil"].as_str()) {
+                        (Some(true), Some(until)) => format!("until {until}"),
+                        (Some(true), None) => "drained".into(),
+                        _ => "-".into(),
+                    };
+                    let address = match b["address"].as_str() {
+                        Some(a) => format!("{a}:{}", b["port"]),
+                        None => "-".into(),
+                    };
+                    outln!(
+                        "  {:<16} {:<40} {:<11} {:<8} {:<30} {}",
+                        b["name"].as_str().unwrap_or_default(),
+                        address,
+                        b["health"].as_str().unwrap_or("-"),
+                        if b["eligible"].as_bool() == Some(true) {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                        drain,
+                        b["message"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn bgp(client: &Client, command: BgpCmd, router: Option<&str>, output: Format) -> Result<()> {
