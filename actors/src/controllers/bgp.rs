@@ -169,7 +169,7 @@ pub fn render(
                 "export": export,
                 "maxPrefixes": spec.max_prefixes.or(default_max),
                 "routeReflectorClient": spec.route_reflector_client.unwrap_or(false),
-                "bfd": bfd.map(|(_, s)| bfd_json(s)),
+                "bfd": bfd.map(|(b, s)| bfd_json(b, s)),
             }));
         }
     }
@@ -221,7 +221,7 @@ pub fn render(
             "import": import,
             "export": export,
             "maxPrefixes": spec.max_prefixes.or(default_max),
-            "bfd": bfd.map(|(_, s)| bfd_json(s)),
+            "bfd": bfd.map(|(b, s)| bfd_json(b, s)),
         }));
     }
 
@@ -394,9 +394,16 @@ fn bfd_for<'c>(
         })
 }
 
-fn bfd_json(spec: &BFDSpec) -> Value {
+/// The BFD resource's id travels with its timers: the daemon keys that
+/// resource's status (its phase) by it.
+fn bfd_json(resource: &Resource, spec: &BFDSpec) -> Value {
     let (rx, tx, mult) = spec.timers();
-    json!({ "minTxMs": millis(tx), "minRxMs": millis(rx), "multiplier": mult })
+    json!({
+        "resource": resource.id(),
+        "minTxMs": millis(tx),
+        "minRxMs": millis(rx),
+        "multiplier": mult,
+    })
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -762,7 +769,7 @@ spec:
         assert_eq!(p["export"]["addCommunities"], json!(["64512:20"]));
         assert_eq!(
             p["bfd"],
-            json!({"minTxMs": 50, "minRxMs": 50, "multiplier": 3})
+            json!({"resource": "BFD/nodes", "minTxMs": 50, "minRxMs": 50, "multiplier": 3})
         );
         let d = &c["dynamicPeers"][0];
         assert_eq!(d["prefixes"], json!(["192.168.70.0/24"]));
