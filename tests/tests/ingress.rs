@@ -262,7 +262,12 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
     assert_eq!(backend(&s, "b1")["eligible"], false);
     assert_eq!(backend(&s, "b1")["health"], "Healthy", "drained, not sick");
     let described = lab.ctl(&["describe", "IngressService", "web"]);
-    for want in ["name: b1", "drained: true", "eligible: false", "vipHeld: true"] {
+    for want in [
+        "name: b1",
+        "drained: true",
+        "eligible: false",
+        "vipHeld: true",
+    ] {
         assert!(described.contains(want), "{want}: {described}");
     }
     let table = lab.ctl(&["ingress", "status", "web"]);
