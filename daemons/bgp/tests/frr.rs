@@ -263,3 +263,76 @@ fn bfd_with_bfdd_takes_a_silently_dropped_peer_out_of_the_kernel() {
     d.wait_state("frr4", "Established", Duration::from_secs(60));
     lab.wait_kernel(&["10.52.1.0/24"], true, SETTLE);
 }
+
+#[test]
+fn graceful_restart_keeps_routes_through_a_bgpd_restart() {
+    let lab = Lab::new("bgp-frr-gr", 1);
+    let conf = bgpd_conf(0, &["10.53.1.0/24"], &["2001:db8:53::/48"], "").replace(
+        " bgp log-neighbor-changes\n",
+        " bgp log-neighbor-changes\n bgp graceful-restart\n bgp graceful-restart preserve-fw-state\n",
+    );
+    let mut frr = Frr::start(&lab.peers[0], &conf, None);
+    let mut d = Daemon::new(&config(
+        vec![
+            peer("frr4", &Lab::peer4(0), FRR_AS, true),
+            peer("frr6", &Lab::peer6(0), FRR_AS, true),
+        ],
+        vec![],
+    ));
+    d.start(&lab.ours);
+    d.wait_state("frr4", "Established", SETTLE);
+    d.wait_state("frr6", "Established", SETTLE);
+    let routes = ["10.53.1.0/24", "2001:db8:53::/48"];
+    lab.wait_kernel(&routes, true, SETTLE);
+    let n = d.peer("frr4");
+    assert!(
+        n["session"]["gracefulRestart"].is_u64(),
+        "FRR offered GR: {n}"
+    );
+
+    frr.kill_bgpd();
+    wait_for("our side to see both sessions go down", || {
+        (d.peer_state("frr4") != "Established" && d.peer_state("frr6") != "Established")
+            .then_some(())
+    });
+    let down = d.events("bgp.session.down");
+    assert!(
+        down.iter().all(|e| e["reason"] == "GracefulRestart"),
+        "{down:?}"
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        let have = lab.kernel_prefixes();
+        for r in routes {
+            assert!(have.contains(r), "{r} left the kernel: {have:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stale = d.get("/v1/bgp/routes?prefix=10.53.1.0/24");
+    assert_eq!(stale["routes"][0]["paths"][0]["stale"], true, "{stale}");
+
+    // bgpd with graceful restart configured sets the R bit in the OPENs of
+    // its startup period, and the F bit with preserve-fw-state. The routes
+    // stay in the kernel throughout and are fresh again after its
+    // End-of-RIB.
+    frr.start_bgpd(&[]);
+    wait_for("the routes refreshed after the restart", || {
+        let have = lab.kernel_prefixes();
+        for r in routes {
+            assert!(have.contains(r), "{r} left the kernel: {have:?}");
+        }
+        routes
+            .iter()
+            .all(|r| {
+                d.get(&format!("/v1/bgp/routes?prefix={r}"))["routes"][0]["paths"][0]["stale"]
+                    == false
+            })
+            .then_some(())
+    });
+    assert_eq!(d.peer_state("frr4"), "Established");
+    assert_eq!(d.peer_state("frr6"), "Established");
+    // Kept to End-of-RIB, not dropped for a missing F bit.
+    let logs = d.logs();
+    assert!(!logs.contains("kept no forwarding state"), "{logs}");
+    assert!(logs.contains("stale routes swept: End-of-RIB"), "{logs}");
+}

@@ -599,6 +599,24 @@ impl<'a> Frr<'a> {
         frr
     }
 
+    /// Kills bgpd hard (zebra and bfdd stay): its sessions' TCP closes.
+    pub fn kill_bgpd(&mut self) {
+        if let Some(i) = self.daemons.iter().position(|p| {
+            std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid()))
+                .is_ok_and(|c| c.contains("bgpd"))
+        }) {
+            let p = self.daemons.remove(i);
+            p.kill9();
+            let _ = p.wait_exit(Duration::from_secs(5));
+        }
+    }
+
+    /// Starts bgpd again with `extra` options.
+    pub fn start_bgpd(&mut self, extra: &[&str]) {
+        let _ = std::fs::remove_file(self.dir.path().join("bgpd.pid"));
+        self.spawn("bgpd", extra);
+    }
+
     fn spawn(&mut self, daemon: &str, extra: &[&str]) {
         let bin = require_command(&format!("/usr/lib/frr/{daemon}"));
         let d = self.dir.path();
