@@ -213,3 +213,57 @@ fn dynamic_peers_from_a_range_and_a_stranger_refused() {
     std::thread::sleep(Duration::from_millis(200));
     drop(g1);
 }
+
+#[test]
+fn ibgp_v4_and_v6_with_gobgp() {
+    let lab = Lab::new("bgp-gobgp-i", 1);
+    // GoBGP in our own AS: internal sessions over IPv4 and IPv6.
+    let g = Gobgp::start(&lab.peers[0], &gobgpd_conf(0, OUR_AS));
+    add_routes(&g, &["10.64.1.0/24"], &["2001:db8:64::/48"]);
+    let mut d = Daemon::new(&config(
+        vec![
+            peer("ibgp4", &Lab::peer4(0), OUR_AS, false),
+            peer("ibgp6", &Lab::peer6(0), OUR_AS, false),
+        ],
+        vec![
+            announce("203.0.113.0/24", None),
+            announce("2001:db8:ff::/48", None),
+        ],
+    ));
+    d.start(&lab.ours);
+    d.wait_state("ibgp4", "Established", SETTLE);
+    d.wait_state("ibgp6", "Established", SETTLE);
+    assert_eq!(d.peer("ibgp6")["session"]["ebgp"], false);
+    // No policy on iBGP accepts (RFC 8212 is for eBGP).
+    lab.wait_kernel(&["10.64.1.0/24", "2001:db8:64::/48"], true, SETTLE);
+    let r = lab.kernel_route("2001:db8:64::/48").expect("route");
+    assert_eq!(r["gateway"], Lab::peer6(0), "{r}");
+    let routes = d.get("/v1/bgp/routes?prefix=2001:db8:64::/48");
+    let p = &routes["routes"][0]["paths"][0];
+    assert_eq!(p["asPath"], json!([]), "{routes}");
+    assert_eq!(p["localPref"], 100, "{routes}");
+    wait_for("our routes at GoBGP", || {
+        (g.routes("ipv4").contains("203.0.113.0/24")
+            && g.routes("ipv6").contains("2001:db8:ff::/48"))
+        .then_some(())
+    });
+    let rib = g.cli(&["global", "rib", "-a", "ipv6", "2001:db8:ff::/48", "-j"]);
+    let v: Value = serde_json::from_str(&rib).unwrap_or(Value::Null);
+    let attrs = v["2001:db8:ff::/48"][0]["attrs"].clone();
+    let lp = attrs
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["type"] == 5))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(lp["value"], 100, "LOCAL_PREF on iBGP: {rib}");
+    let as_path = attrs
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["type"] == 2))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        as_path["as_paths"].as_array().is_none_or(|s| s.is_empty()),
+        "no AS prepended on iBGP: {rib}"
+    );
+    assert!(rib.contains(&Lab::our6(0)), "{rib}");
+}
