@@ -527,7 +527,8 @@ fn bfd_takes_a_silently_dropped_peer_out_of_the_kernel() {
     );
     let bird = Bird::start(&lab.peers[0], &conf);
     let mut p = peer("bird4", &Lab::peer4(0), BIRD_AS, true);
-    p["bfd"] = serde_json::json!({"minTxMs": 50, "minRxMs": 50, "multiplier": 3});
+    p["bfd"] = serde_json::json!({"minTxMs": 50, "minRxMs": 50, "multiplier": 3,
+        "resource": "BFD/bird"});
     let mut d = Daemon::new(&config(vec![p], vec![]));
     d.start(&lab.ours);
     d.wait_state("bird4", "Established", SETTLE);
@@ -540,6 +541,8 @@ fn bfd_takes_a_silently_dropped_peer_out_of_the_kernel() {
             .contains("Up")
             .then_some(())
     });
+    let status = d.status();
+    assert_eq!(status["status"]["BFD/bird"]["phase"], "Up", "{status}");
     // Hold time is 9 s: only BFD can make this quick.
     let cut = Blackhole::new(&lab.peers[0]);
     let took = lab.wait_kernel(&["10.90.0.0/24"], false, Duration::from_secs(3));
@@ -555,6 +558,12 @@ fn bfd_takes_a_silently_dropped_peer_out_of_the_kernel() {
     let ev = d.events("bgp.bfd.down");
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_ne!(d.peer_state("bird4"), "Established");
+    let status = d.status();
+    assert_ne!(status["status"]["BFD/bird"]["phase"], "Up", "{status}");
+    assert_ne!(
+        status["status"]["BGPPeer/bird4"]["phase"], "Established",
+        "{status}"
+    );
     drop(cut);
     d.wait_state("bird4", "Established", SETTLE);
     lab.wait_kernel(&["10.90.0.0/24"], true, SETTLE);
