@@ -156,6 +156,14 @@ fn ebgp_v4_and_v6_with_frr_refresh_and_shutdown() {
     assert_eq!(p["nextHop"], Lab::peer4(0), "{routes}");
     assert_eq!(p["asPath"], json!([FRR_AS]), "{routes}");
     assert_eq!(p["origin"], "igp", "{routes}");
+    // An address finds the route that covers it.
+    let covering = d.get("/v1/bgp/routes?prefix=10.50.2.77");
+    assert_eq!(
+        covering["routes"][0]["prefix"], "10.50.2.0/24",
+        "{covering}"
+    );
+    let none = d.get("/v1/bgp/routes?prefix=192.0.2.1");
+    assert_eq!(none["count"], 0, "{none}");
 
     // FRR shuts the IPv4 session down (a Cease): its routes leave our
     // kernel, the IPv6 ones stay.

@@ -261,7 +261,17 @@ impl Speaker {
     pub(super) fn routes(&self, q: &RouteQuery) -> Value {
         let limit = if q.limit == 0 { 1000 } else { q.limit };
         let prefixes: Vec<ipnet::IpNet> = match q.prefix {
-            Some(prefix) => vec![prefix],
+            Some(prefix) if !self.rib.paths(&prefix).is_empty() => vec![prefix],
+            // No such prefix (or an address): the longest one covering it,
+            // as the kernel would forward.
+            Some(prefix) => self
+                .rib
+                .best_paths()
+                .map(|(p, _, _)| *p)
+                .filter(|p| p.contains(&prefix))
+                .max_by_key(ipnet::IpNet::prefix_len)
+                .into_iter()
+                .collect(),
             None => {
                 let mut all: Vec<ipnet::IpNet> = self
                     .rib
