@@ -394,6 +394,43 @@ fn graceful_restart_keeps_routes_through_a_peer_restart() {
 }
 
 #[test]
+fn a_plain_bird_restart_drops_the_stale_routes_at_once() {
+    let lab = Lab::new("bgp-bird-nogr", 1);
+    let routes = ["10.74.1.0/24", "10.74.2.0/24"];
+    let conf = bird_conf(0, BIRD_AS, &routes, &[], "");
+    let mut bird = Bird::start(&lab.peers[0], &conf);
+    let mut d = Daemon::new(&config(
+        vec![peer("bird4", &Lab::peer4(0), BIRD_AS, true)],
+        vec![],
+    ));
+    d.start(&lab.ours);
+    d.wait_state("bird4", "Established", SETTLE);
+    lab.wait_kernel(&routes, true, SETTLE);
+    bird.kill9();
+    wait_for("the routes marked stale", || {
+        let r = d.get("/v1/bgp/routes?prefix=10.74.1.0/24");
+        (r["routes"][0]["paths"][0]["stale"] == true).then_some(())
+    });
+    // Started without -R, BIRD's OPEN has neither the R nor the F bit: it
+    // kept no forwarding state, so the stale routes go when the session
+    // is back (RFC 4724 §4.2), and what it sends again comes back fresh.
+    bird.launch();
+    d.wait_state("bird4", "Established", SETTLE);
+    wait_for("fresh routes from the new session", || {
+        routes
+            .iter()
+            .all(|r| {
+                d.get(&format!("/v1/bgp/routes?prefix={r}"))["routes"][0]["paths"][0]["stale"]
+                    == false
+            })
+            .then_some(())
+    });
+    lab.wait_kernel(&routes, true, SETTLE);
+    let logs = d.logs();
+    assert!(logs.contains("kept no forwarding state"), "{logs}");
+}
+
+#[test]
 fn equal_paths_from_two_peers_make_one_multipath_route() {
     let lab = Lab::new("bgp-bird-ecmp", 2);
     let b0 = Bird::start(
