@@ -298,6 +298,7 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
     wait_served_by(&lab, "b1");
 
     // A drain for a while ends by itself.
+    let drained_at = std::time::Instant::now();
     lab.ctl(&["ingress", "drain", "web/b1", "--for", "3s"]);
     wait_until("b1 drained with an end", DEADLINE, || {
         backend(&status(&lab), "b1")["drainingUntil"]
@@ -305,6 +306,18 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
             .then_some(())
     });
     wait_served_by(&lab, "b2");
+    // While the drain lasts every new connection goes to b2; b1 is back
+    // only after the 3 s (and within the controller's 1 s resync).
+    wait_until("b1 to answer again after the drain's end", DEADLINE, || {
+        let name = fetch_name(&lab.peer, ip(VIP), 80).ok()?;
+        let s = status(&lab);
+        assert!(
+            name == "b2" || drained_at.elapsed() >= Duration::from_secs(3),
+            "b1 answered {:?} into a 3s drain: {s:#}",
+            drained_at.elapsed()
+        );
+        (name == "b1").then_some(())
+    });
     wait_served_by(&lab, "b1");
     wait_until("b1 no longer drained in status", DEADLINE, || {
         (backend(&status(&lab), "b1")["drained"] == false).then_some(())
