@@ -128,6 +128,17 @@ pub fn render(
                 continue;
             }
         };
+        if let Some(reason) = peer_refusal(spec, router.asn) {
+            refusals.push(Refusal {
+                resource: r.id(),
+                reason,
+            });
+            continue;
+        }
+        let local_address = spec
+            .local_address
+            .as_deref()
+            .and_then(|a| a.parse::<IpAddr>().ok());
         let communities = spec.communities.as_ref().or(router_communities);
         let import = import_policy(
             spec.import_policy
@@ -159,7 +170,8 @@ pub fn render(
                 "address": address.to_string(),
                 "peerAsn": spec.peer_asn,
                 "passive": spec.passive_mode.unwrap_or(false),
-                "localAddress": spec.local_address,
+                // One localAddress serves the neighbours of its family.
+                "localAddress": local_address.filter(|l| l.is_ipv4() == address.is_ipv4()),
                 "md5Key": md5,
                 "ttlSecurityHops": spec.ttl_security_hops,
                 "ebgpMultihop": spec.ebgp_multihop,
@@ -255,6 +267,37 @@ pub fn render(
         sub_resources: subs,
         refusals,
     }
+}
+
+/// Why a peer cannot become a session the daemon accepts, when validation
+/// (which sees one resource at a time) let it through: refused here, the
+/// peer alone fails instead of the whole daemon refusing its config.
+fn peer_refusal(spec: &routerd_config::kinds::BGPPeerSpec, asn: u32) -> Option<String> {
+    if spec.route_reflector_client == Some(true) && spec.peer_asn != asn {
+        return Some(format!(
+            "routeReflectorClient: AS {} is not this router's AS {asn}; only an iBGP peer can be a route-reflector client",
+            spec.peer_asn
+        ));
+    }
+    if spec.ttl_security_hops.is_some() && spec.ebgp_multihop.is_some() {
+        return Some(
+            "ttlSecurityHops and ebgpMultihop exclude each other (GTSM expects TTL 255)".into(),
+        );
+    }
+    if let Some(local) = spec
+        .local_address
+        .as_deref()
+        .and_then(|a| a.parse::<IpAddr>().ok())
+        && !spec
+            .addresses()
+            .iter()
+            .any(|a| a.is_ipv4() == local.is_ipv4())
+    {
+        return Some(format!(
+            "localAddress {local} is of another family than every neighbour address"
+        ));
+    }
+    None
 }
 
 /// What the router originates: its announcements, then its redistributed
@@ -441,11 +484,8 @@ fn import_policy(policy: Option<&ImportPolicy>, add: Option<&[String]>) -> Value
     let Some(p) = policy else {
         return Value::Null;
     };
-    let allowed: Option<Vec<String>> = if p.allowed_prefixes.is_empty() {
-        None
-    } else {
-        Some(p.allowed_prefixes.iter().filter_map(|t| rule(t)).collect())
-    };
+    // An empty list allows any prefix; `null` is not a list to the daemon.
+    let allowed: Vec<String> = p.allowed_prefixes.iter().filter_map(|t| rule(t)).collect();
     json!({
         "allowed": allowed,
         "lengthMin": p.allowed_prefix_length_min,
@@ -845,6 +885,65 @@ spec:
         assert!(out.refusals[0].reason.contains("ROUTERD_TEST_NO_SUCH_VAR"));
         assert_eq!(out.config["peers"].as_array().map(Vec::len), Some(0));
         assert_eq!(out.config["dynamicPeers"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn sessions_the_daemon_would_refuse_fail_alone() {
+        // SAFETY: as above.
+        unsafe { std::env::set_var("ROUTERD_TEST_BGP_KEY_B64", "czNjcmV0") };
+        let text = EDGE.replace(
+            "bfd: BFD/nodes,",
+            "bfd: BFD/nodes, localAddress: 192.168.70.2, peers: [192.168.70.21, 'fd00:70::21'],",
+        );
+        let text = text.replace("peers: [192.168.70.21, 192.168.70.22], ", "");
+        let config = load(&text);
+        let statuses = Statuses::default();
+        let (_, router) = config.of_kind::<BGPRouter>().next().expect("router");
+        let out = render(&config, &statuses, "edge", router, Fencing::Grants);
+        assert!(out.refusals.is_empty(), "{:?}", out.refusals);
+        let peers = out.config["peers"].as_array().expect("peers");
+        assert_eq!(peers[0]["localAddress"], "192.168.70.2");
+        assert_eq!(
+            peers[1]["localAddress"],
+            Value::Null,
+            "an IPv4 source is not used towards an IPv6 neighbour"
+        );
+
+        let rr = EDGE.replace(
+            "bfd: BFD/nodes,",
+            "bfd: BFD/nodes, routeReflectorClient: true,",
+        );
+        let config = load(&rr);
+        let (_, router) = config.of_kind::<BGPRouter>().next().expect("router");
+        let out = render(&config, &statuses, "edge", router, Fencing::Grants);
+        assert_eq!(out.refusals.len(), 1);
+        assert!(
+            out.refusals[0].reason.contains("iBGP"),
+            "{:?}",
+            out.refusals
+        );
+        assert_eq!(out.config["peers"].as_array().map(Vec::len), Some(0));
+    }
+
+    #[test]
+    fn an_import_policy_without_prefixes_allows_any() {
+        let config = load(&EDGE.replace(
+            "importPolicy: {allowedPrefixes: [10.244.0.0/16], allowedPrefixLengthMax: 28}",
+            "importPolicy: {allowedPrefixLengthMax: 28}",
+        ));
+        let (_, router) = config.of_kind::<BGPRouter>().next().expect("router");
+        let out = render(
+            &config,
+            &Statuses::default(),
+            "edge",
+            router,
+            Fencing::Grants,
+        );
+        // `null` is not a list to routerd-bgp: it refused the whole config.
+        assert_eq!(
+            out.config["dynamicPeers"][0]["import"]["allowed"],
+            json!([])
+        );
     }
 
     #[test]
