@@ -285,3 +285,38 @@ fn a_max_prefix_flood_gets_a_cease_and_waits_for_a_renew() {
     raw.quiet_for(Duration::from_secs(1));
     assert_eq!(d.peer_state("raw"), "Established");
 }
+
+#[test]
+fn an_unparsable_update_resets_the_session_which_comes_back() {
+    let lab = Lab::new("bgp-hostile-reset", 1);
+    let mut d = Daemon::new(&config(vec![raw_peer(None)], vec![]));
+    d.start(&lab.ours);
+    let mut raw = connect(&lab.peers[0]);
+    raw.establish(v4(&Lab::peer4(0)));
+    d.wait_state("raw", "Established", SETTLE);
+    let nh = v4(&Lab::peer4(0));
+    raw.send(&update(0, nh, &[(v4("10.73.0.0"), 24)]));
+    lab.wait_kernel(&["10.73.0.0/24"], true, SETTLE);
+
+    // Withdrawn Routes Length past the end of the message: the NLRI cannot
+    // be found, so RFC 7606 §4 leaves only a session reset.
+    let mut bad = vec![0xff; 16];
+    bad.extend(23u16.to_be_bytes());
+    bad.push(UPDATE);
+    bad.extend([0x01, 0x00, 0x00, 0x00]);
+    raw.send(&bad);
+    let body = raw.expect(NOTIFICATION, SETTLE);
+    assert_eq!(body[0], 3, "UPDATE Message Error: {body:?}");
+    drop(raw);
+    lab.wait_kernel(&["10.73.0.0/24"], false, SETTLE);
+    let n = d.peer("raw");
+    assert_ne!(n["state"], "Established", "{n}");
+    assert!(n["halted"].is_null(), "not halted: {n}");
+
+    // Not stuck: the peer connects again and is served.
+    let mut raw = connect(&lab.peers[0]);
+    raw.establish(v4(&Lab::peer4(0)));
+    d.wait_state("raw", "Established", SETTLE);
+    raw.send(&update(0, nh, &[(v4("10.73.0.0"), 24)]));
+    lab.wait_kernel(&["10.73.0.0/24"], true, SETTLE);
+}
