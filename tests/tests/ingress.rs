@@ -4,7 +4,7 @@
 //! (and 204 on /healthz, which the service's http health check expects).
 //! What an operator sees: which backend answers, `routerctl ingress
 //! status`, drains through routerctl, health failover, and the VIP coming
-//! and going.
+//! and going: by hand, and as a VRRP VirtualAddress against keepalived.
 
 #![allow(clippy::unwrap_used)]
 
@@ -427,6 +427,128 @@ fn source_hash_keeps_a_client_on_one_backend_and_collisions_are_refused() {
     assert!(fetch_name(&lab.peer, ip(VIP), 80).is_err());
     let left = lab.ctl_json(&["get", "IngressService", "-o", "json"]);
     assert_eq!(left, serde_json::json!([]), "{left:#}");
+}
+
+/// keepalived in the client's namespace, VRRPv3 for `VIP` on p0 at
+/// `priority`, with its own config and pid files.
+struct Keepalived {
+    _dir: tempfile::TempDir,
+    process: Process,
+}
+
+fn keepalived(ns: &Netns, priority: u8) -> Keepalived {
+    let bin = routerd_lab::require_command("keepalived");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = format!(
+        "global_defs {{\n  router_id client\n  vrrp_version 3\n}}\n\
+         vrrp_instance V {{\n  state BACKUP\n  interface p0\n  virtual_router_id 10\n  \
+         priority {priority}\n  advert_int 0.1\n  virtual_ipaddress {{\n    {VIP}/24 dev p0\n  }}\n}}\n"
+    );
+    let path = dir.path().join("keepalived.conf");
+    std::fs::write(&path, conf).unwrap();
+    let pid = dir.path().join("keepalived.pid");
+    let vrrp_pid = dir.path().join("vrrp.pid");
+    let process = ns.spawn(
+        &[
+            &bin.to_string_lossy(),
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            &path.to_string_lossy(),
+            "-p",
+            &pid.to_string_lossy(),
+            "-r",
+            &vrrp_pid.to_string_lossy(),
+        ],
+        &[],
+    );
+    Keepalived { _dir: dir, process }
+}
+
+impl Keepalived {
+    /// SIGTERM: keepalived gives the VIP up (priority 0) and removes it.
+    fn stop(self) {
+        self.process.signal(libc::SIGTERM);
+        assert!(
+            self.process.wait_exit(DEADLINE).is_some(),
+            "keepalived does not exit"
+        );
+    }
+}
+
+fn vrrp_state(lab: &Lab) -> String {
+    let v = lab.ctl_json(&["get", "VirtualAddress", "web-vip", "-o", "json"]);
+    // One resource asked for by name comes as an object.
+    v["status"]["instances"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The VIP as a VRRP VirtualAddress: the service answers on this router
+/// only while it is VRRP master. keepalived (in the client's namespace,
+/// higher priority) takes the VIP; when it stops, routerd's VRRP instance
+/// becomes master and the service answers through this router; when it
+/// comes back, it takes the VIP again and the router stops serving it.
+#[test]
+fn the_service_follows_the_vrrp_master() {
+    let mut lab = Lab::new("ingv");
+    let _backends = Backends::new(&lab, "ingv");
+    let vip = r#"    - apiVersion: net.routerd.net/v1alpha1
+      kind: VirtualAddress
+      metadata: {name: web-vip}
+      spec:
+        interface: lan
+        address: 192.0.2.10/24
+        vrrp: {virtualRouterID: 10, priority: 100, advertInterval: 100ms}
+"#;
+    let path = lab.write_config(
+        "routerd.yaml",
+        &config(&format!("{vip}{}", web("failover"))),
+    );
+    lab.serve(Some(&path), &[], &[]);
+    // Alone on the link, routerd's instance becomes master and the VIP
+    // is here: the service answers through this router.
+    wait_until("routerd's VRRP instance Master", DEADLINE, || {
+        (vrrp_state(&lab) == "Master").then_some(())
+    });
+    wait_both_healthy(&lab);
+    wait_served_by(&lab, "b1");
+    wait_until("vipHeld true", DEADLINE, || {
+        (status(&lab)["vipHeld"] == true).then_some(())
+    });
+
+    // keepalived (started once r0 is up: before, p0 has no carrier and
+    // keepalived would sit in FAULT) preempts with a higher priority.
+    let other = keepalived(&lab.peer, 200);
+    wait_until("routerd's VRRP instance Backup", DEADLINE, || {
+        (vrrp_state(&lab) == "Backup").then_some(())
+    });
+    wait_until("vipHeld false", DEADLINE, || {
+        (status(&lab)["vipHeld"] == false).then_some(())
+    });
+    assert!(
+        !lab.router
+            .ip("-4 -o addr show")
+            .contains(&format!("{VIP}/")),
+        "the VIP left the router"
+    );
+    // The rules stay: a failover writes nothing to nftables.
+    let listing = lab.router.run(&["nft", "list", "table", "inet", "routerd"]);
+    assert!(listing.contains("dnat ip to 10.0.1.2:8080"), "{listing}");
+
+    // keepalived goes: routerd's instance is master again and serves.
+    other.stop();
+    wait_until("routerd's VRRP instance Master again", DEADLINE, || {
+        (vrrp_state(&lab) == "Master").then_some(())
+    });
+    lab.peer.ip(&format!("neigh flush {VIP}"));
+    wait_served_by(&lab, "b1");
+    wait_until("vipHeld true again", DEADLINE, || {
+        (status(&lab)["vipHeld"] == true).then_some(())
+    });
 }
 
 /// The example in docs/ingress.md loads as it is printed there.
