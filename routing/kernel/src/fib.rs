@@ -15,7 +15,7 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteNextHopFlags, RouteProtocol,
-    RouteScope, RouteType,
+    RouteScope, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
@@ -144,7 +144,7 @@ pub fn route_message(protocol: u8, route: &FibRoute) -> RouteMessage {
     match route.nexthops.as_slice() {
         [one] => {
             m.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::from(one.gateway)));
+                .push(gateway_attribute(&route.destination, one.gateway));
             if let Some(oif) = one.ifindex {
                 m.attributes.push(RouteAttribute::Oif(oif));
             }
@@ -163,7 +163,7 @@ pub fn route_message(protocol: u8, route: &FibRoute) -> RouteMessage {
                         hop.flags = RouteNextHopFlags::Onlink;
                     }
                     hop.attributes
-                        .push(RouteAttribute::Gateway(RouteAddress::from(h.gateway)));
+                        .push(gateway_attribute(&route.destination, h.gateway));
                     hop
                 })
                 .collect();
@@ -171,6 +171,16 @@ pub fn route_message(protocol: u8, route: &FibRoute) -> RouteMessage {
         }
     }
     m
+}
+
+/// A gateway of the route's own family goes in RTA_GATEWAY; an IPv6 one
+/// for an IPv4 route (RFC 8950) needs RTA_VIA, which the kernel takes
+/// with its own family (RTA_GATEWAY of the other family is refused).
+fn gateway_attribute(destination: &IpNet, gateway: IpAddr) -> RouteAttribute {
+    match (destination, gateway) {
+        (IpNet::V4(_), IpAddr::V6(v6)) => RouteAttribute::Via(RouteVia::Inet6(v6)),
+        _ => RouteAttribute::Gateway(RouteAddress::from(gateway)),
+    }
 }
 
 /// The RTM_DELROUTE message for the protocol's route with this key.
@@ -194,11 +204,13 @@ pub fn fib_route(m: &RouteMessage) -> Option<FibRoute> {
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Gateway(g) => gateway = address(g),
+            RouteAttribute::Via(v) => gateway = via(v),
             RouteAttribute::Oif(o) => oif = Some(*o),
             RouteAttribute::MultiPath(hops) => {
                 for h in hops {
                     let gw = h.attributes.iter().find_map(|a| match a {
                         RouteAttribute::Gateway(g) => address(g),
+                        RouteAttribute::Via(v) => via(v),
                         _ => None,
                     })?;
                     nexthops.push(NextHop {
@@ -237,6 +249,14 @@ pub fn fib_route(m: &RouteMessage) -> Option<FibRoute> {
         metric,
         table,
     })
+}
+
+fn via(v: &RouteVia) -> Option<IpAddr> {
+    match v {
+        RouteVia::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteVia::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
 }
 
 fn address(a: &RouteAddress) -> Option<IpAddr> {
@@ -614,6 +634,27 @@ mod tests {
         };
         let back = fib_route(&roundtrip(&route_message(BGP_PROTO, &ecmp))).expect("route");
         assert_eq!(back, ecmp, "weights and links of both hops kept");
+
+        // RFC 8950: an IPv4 route via IPv6 gateways goes in RTA_VIA.
+        let mut v4_via_v6 = FibRoute {
+            destination: "10.2.0.0/16".parse().expect("net"),
+            nexthops: vec![NextHop::via("2001:db8::1".parse().expect("ip"))],
+            metric: 20,
+            table: 254,
+        };
+        let m = route_message(BGP_PROTO, &v4_via_v6);
+        assert!(
+            m.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Via(RouteVia::Inet6(_)))),
+            "{m:?}"
+        );
+        assert_eq!(fib_route(&roundtrip(&m)).as_ref(), Some(&v4_via_v6));
+        v4_via_v6
+            .nexthops
+            .push(NextHop::via("2001:db8::2".parse().expect("ip")));
+        let back = fib_route(&roundtrip(&route_message(BGP_PROTO, &v4_via_v6)));
+        assert_eq!(back, Some(v4_via_v6));
 
         let del = delete_message(BGP_PROTO, &"10.1.0.0/16".parse().expect("net"), 20, 254);
         let back = roundtrip(&del);
