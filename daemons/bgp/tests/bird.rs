@@ -431,6 +431,51 @@ fn a_plain_bird_restart_drops_the_stale_routes_at_once() {
 }
 
 #[test]
+fn ipv4_routes_over_an_ipv6_session_use_an_ipv6_next_hop() {
+    let lab = Lab::new("bgp-bird-8950", 1);
+    // One IPv6 session carrying both families; IPv4 with IPv6 next hops
+    // (RFC 8950, BIRD's `extended next hop`).
+    let conf = format!(
+        r#"router id 10.99.0.2;
+log stderr all;
+protocol device {{ scan time 1; }}
+protocol static st4 {{ ipv4; route 10.75.0.0/24 blackhole; }}
+protocol static st6 {{ ipv6; route 2001:db8:75::/48 blackhole; }}
+protocol bgp peer6 {{
+  local {p6} as {BIRD_AS};
+  neighbor {o6} as {OUR_AS};
+  hold time 9; keepalive time 3; connect retry time 1; connect delay time 1;
+  error wait time 1, 5;
+  ipv4 {{ import all; export all; extended next hop on; }};
+  ipv6 {{ import all; export all; }};
+}}
+"#,
+        p6 = Lab::peer6(0),
+        o6 = Lab::our6(0),
+    );
+    let bird = Bird::start(&lab.peers[0], &conf);
+    let mut d = Daemon::new(&config(
+        vec![peer("bird6", &Lab::peer6(0), BIRD_AS, true)],
+        vec![announce("203.0.113.0/24", None)],
+    ));
+    d.start(&lab.ours);
+    d.wait_state("bird6", "Established", SETTLE);
+    let n = d.peer("bird6");
+    assert_eq!(n["session"]["extendedNextHop"], true, "{n}");
+    lab.wait_kernel(&["10.75.0.0/24", "2001:db8:75::/48"], true, SETTLE);
+    let r = lab.kernel_route("10.75.0.0/24").expect("route");
+    assert_eq!(r["via"]["family"], "inet6", "{r}");
+    assert_eq!(r["via"]["host"], Lab::peer6(0), "{r}");
+    // Ours goes to BIRD over the same session with our IPv6 address.
+    bird.wait_routes("peer6", &["203.0.113.0/24"], true, SETTLE);
+    let attrs = bird.route_all("203.0.113.0/24");
+    assert!(attrs.contains(&Lab::our6(0)), "{attrs}");
+    // The session goes: the IPv4-via-IPv6 route leaves the kernel too.
+    bird.birdc(&["disable", "peer6"]);
+    lab.wait_kernel(&["10.75.0.0/24", "2001:db8:75::/48"], false, SETTLE);
+}
+
+#[test]
 fn equal_paths_from_two_peers_make_one_multipath_route() {
     let lab = Lab::new("bgp-bird-ecmp", 2);
     let b0 = Bird::start(
