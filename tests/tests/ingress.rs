@@ -342,6 +342,8 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
     let s = status(&lab);
     assert_eq!(backend(&s, "b1")["health"], "Unhealthy", "{s:#}");
     assert_eq!(backend(&s, "b1")["eligible"], false, "{s:#}");
+    // Why, in the probe's words (the connection to b1's port is refused).
+    assert!(backend(&s, "b1")["message"].is_string(), "{s:#}");
     let events = lab.events("routerd.ingressservice.web.backend");
     assert!(
         events

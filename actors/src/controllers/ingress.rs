@@ -292,12 +292,27 @@ fn memory<R>(runtime: &Runtime, f: impl FnOnce(&mut IngressMemory) -> R) -> R {
     }
 }
 
-/// Eligible: healthy, or not judged yet while no backend of the service is
-/// known healthy (a fresh start serves at once instead of refusing until
-/// the first verdicts; once one backend is known good, unknown ones wait).
-fn eligible(health: &str, any_healthy: bool) -> bool {
-    health == "Healthy" || (health == "Unknown" && !any_healthy)
+/// How fit a backend is for new connections, best first: healthy; not
+/// judged yet but its last probe succeeded; not probed yet; never (unhealthy,
+/// or not judged yet with a failed last probe).
+///
+/// New connections go to the undrained backends of the best rank present,
+/// never to `NEVER`. So a fresh start serves at once instead of refusing
+/// until the thresholds are met, a backend whose first probe failed is not
+/// used meanwhile, and once one backend is known good, unknown ones wait.
+/// (A restarted routerd finds the probes' phases as they were: the
+/// healthcheck daemons persist them.)
+fn rank(health: &str, last_ok: Option<bool>) -> u8 {
+    match (health, last_ok) {
+        ("Healthy", _) => 0,
+        ("Unknown", Some(true)) => 1,
+        ("Unknown", None) => 2,
+        _ => NEVER,
+    }
 }
+
+/// The rank that takes no connections.
+const NEVER: u8 = 3;
 
 /// One service: its status fields, the backends' statuses, and the intent.
 struct Planned {
@@ -431,24 +446,30 @@ async fn plan_service(
                     .map(|s| s.phase.clone())
                     .filter(|p| !p.is_empty())
                     .unwrap_or_else(|| "Unknown".into());
-                status.message = probe.and_then(|s| {
-                    s.fields
-                        .get("lastError")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .filter(|_| s.phase != "Healthy")
-                });
-                targets.push((backends.len(), ip));
+                let last = probe.as_ref().and_then(|s| s.fields.get("lastResult"));
+                let last_ok = last.and_then(|r| r.get("ok")).and_then(Value::as_bool);
+                // The probe's last error explains a backend that is not
+                // healthy (or about to stop being so).
+                status.message = last
+                    .and_then(|r| r.get("error"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                targets.push((backends.len(), ip, rank(&status.health, last_ok)));
             }
             Err(why) => status.message = Some(why),
         }
         backends.push(status);
     }
-    let any_healthy = backends.iter().any(|b| b.health == "Healthy");
+    let best = targets
+        .iter()
+        .filter(|(index, _, _)| !backends[*index].drained)
+        .map(|(_, _, rank)| *rank)
+        .min()
+        .unwrap_or(NEVER);
     let mut eligible_backends = Vec::new();
-    for (index, ip) in targets {
+    for (index, ip, rank) in targets {
         let b = &mut backends[index];
-        b.eligible = !b.drained && eligible(&b.health, any_healthy);
+        b.eligible = !b.drained && rank < NEVER && rank == best;
         if b.eligible {
             eligible_backends.push(routerd_nft::Backend {
                 name: b.name.clone(),
@@ -675,10 +696,19 @@ mod tests {
 
     #[test]
     fn unknown_backends_serve_until_one_is_known_good() {
-        assert!(eligible("Healthy", true));
-        assert!(eligible("Unknown", false), "a fresh start serves");
-        assert!(!eligible("Unknown", true), "then unknown ones wait");
-        assert!(!eligible("Unhealthy", false));
+        assert!(rank("Healthy", Some(false)) < rank("Unknown", Some(true)));
+        assert!(
+            rank("Unknown", Some(true)) < rank("Unknown", None),
+            "a first success beats no probe yet"
+        );
+        assert!(rank("Unknown", None) < NEVER, "a fresh start serves");
+        assert_eq!(
+            rank("Unknown", Some(false)),
+            NEVER,
+            "a first failure does not"
+        );
+        assert_eq!(rank("Unhealthy", Some(true)), NEVER);
+        assert_eq!(rank("Unresolved", None), NEVER);
     }
 
     #[test]
