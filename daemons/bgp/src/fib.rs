@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use routerd_kernel::{BGP_PROTO, FibOp, FibReport, FibRoute, Kernel, NextHop};
+use routerd_kernel::{FibOp, FibRoute, NextHop};
 
 /// How the FIB is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,18 +106,6 @@ pub fn nexthops(gateways: &[IpAddr], ifindex: impl Fn(&IpAddr) -> Option<u32>) -
 pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 /// A batch this large is written at once.
 pub const FLUSH_AT: usize = 4096;
-
-/// Writes what waits, if the FIB is installed.
-pub async fn flush(kernel: &Kernel, cfg: &FibConfig, pending: &mut Pending) -> Option<FibReport> {
-    if pending.is_empty() {
-        return None;
-    }
-    let ops = pending.drain(cfg);
-    if !cfg.install {
-        return None;
-    }
-    Some(kernel.fib_write(BGP_PROTO, &ops).await)
-}
 
 #[cfg(test)]
 mod tests {
