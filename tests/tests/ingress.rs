@@ -369,7 +369,7 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
 }
 
 #[test]
-fn source_hash_keeps_a_client_on_one_backend_and_collisions_are_refused() {
+fn source_hash_random_collisions_and_removal() {
     let mut lab = Lab::new("ings");
     let _backends = Backends::new(&lab, "ings");
     lab.router.ip(&format!("addr add {VIP}/32 dev r0"));
@@ -415,6 +415,25 @@ fn source_hash_keeps_a_client_on_one_backend_and_collisions_are_refused() {
         "{text}"
     );
     wait_served_by(&lab, other);
+
+    // random: with both backends taking connections, new connections
+    // reach both (40 tries: a miss has probability 2^-39).
+    lab.ctl(&["ingress", "undrain", &format!("web/{first}")]);
+    let random = lab.write_config("random.yaml", &config(&web("random")));
+    lab.ctl(&["apply", "--config", random.to_str().unwrap()]);
+    wait_until("numgen random in the rules", DEADLINE, || {
+        lab.router
+            .run(&["nft", "list", "table", "inet", "routerd"])
+            .contains("numgen random mod 2")
+            .then_some(())
+    });
+    wait_until("both backends eligible", DEADLINE, || {
+        (status(&lab)["eligibleBackends"] == 2).then_some(())
+    });
+    let seen: BTreeSet<String> = (0..40)
+        .filter_map(|_| fetch_name(&lab.peer, ip(VIP), 80).ok())
+        .collect();
+    assert_eq!(seen, BTreeSet::from(["b1".to_string(), "b2".to_string()]));
 
     // The service removed from the config: its rules and probes go, and
     // with no service left, routerd's nftables table is deleted.
