@@ -344,3 +344,68 @@ fn graceful_restart_keeps_routes_through_a_bgpd_restart() {
     assert!(!logs.contains("kept no forwarding state"), "{logs}");
     assert!(logs.contains("stale routes swept: End-of-RIB"), "{logs}");
 }
+
+#[test]
+fn prefix_rules_with_ge_and_le_and_communities_both_ways() {
+    let lab = Lab::new("bgp-frr-pol", 1);
+    // FRR tags one /24 with 65002:1 through a route-map on its network.
+    let conf = bgpd_conf(
+        0,
+        &[
+            "10.54.0.0/16",
+            "10.54.1.0/24 route-map TAG",
+            "10.54.2.0/25 route-map TAG",
+            "10.54.3.0/24",
+        ],
+        &[],
+        "",
+    ) + "route-map TAG permit 10\n set community 65002:1\nexit\n";
+    let frr = Frr::start(&lab.peers[0], &conf, None);
+    let policy = |allowed: &[&str], required: &[&str], add: &[&str], lp: Option<u32>| {
+        json!({"allowed": allowed, "lengthMin": null, "lengthMax": null,
+               "requiredCommunities": required, "forbiddenCommunities": [],
+               "localPref": lp, "addCommunities": add})
+    };
+    let mut p = peer("frr4", &Lab::peer4(0), FRR_AS, true);
+    // Only /24s inside 10.54/16 that carry 65002:1; they get LOCAL_PREF 200.
+    p["import"] = policy(&["10.54.0.0/16 ge 24 le 24"], &["65002:1"], &[], Some(200));
+    // Out: only 203.0.113.0/24, tagged 65000:42.
+    p["export"] = policy(&["203.0.113.0/24"], &[], &["65000:42"], None);
+    let mut d = Daemon::new(&config(
+        vec![p],
+        vec![
+            announce("203.0.113.0/24", None),
+            announce("198.51.100.0/24", None),
+        ],
+    ));
+    d.start(&lab.ours);
+    d.wait_state("frr4", "Established", SETTLE);
+    lab.wait_kernel(&["10.54.1.0/24"], true, SETTLE);
+    wait_for("every route FRR sent judged", || {
+        let n = d.peer("frr4");
+        // FRR also sends our own route back (it has no sender-side loop
+        // detection by default); our AS in its path refuses it: five.
+        (n["prefixesReceived"].as_u64() >= Some(5)).then_some(())
+    });
+    let kernel = lab.kernel_prefixes();
+    for refused in ["10.54.0.0/16", "10.54.2.0/25", "10.54.3.0/24"] {
+        assert!(!kernel.contains(refused), "{refused} let in: {kernel:?}");
+    }
+    let n = d.peer("frr4");
+    assert_eq!(n["prefixesAccepted"], 1, "{n}");
+    assert_eq!(n["prefixesReceived"], 5, "{n}");
+    assert_eq!(n["counters"]["prefixesRejected"], 4, "{n}");
+    let r = d.get("/v1/bgp/routes?prefix=10.54.1.0/24");
+    let path = &r["routes"][0]["paths"][0];
+    assert_eq!(path["localPref"], 200, "{r}");
+    assert!(path["communities"].to_string().contains("65002:1"), "{r}");
+
+    frr.wait_routes("ipv4", &["203.0.113.0/24"], true, SETTLE);
+    assert!(
+        !frr.routes("ipv4").contains("198.51.100.0/24"),
+        "the export policy let 198.51.100.0/24 out"
+    );
+    let ours = frr.json("show bgp ipv4 unicast 203.0.113.0/24 json");
+    let communities = ours["paths"][0]["community"]["string"].clone();
+    assert_eq!(communities, "65000:42", "{ours}");
+}
