@@ -352,6 +352,25 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
         "{events:#?}"
     );
 
+    // A restart does not hand new connections back to the dead backend
+    // while routerd catches up with its probes: every connection during
+    // and after the restart reaches b2.
+    lab.ctl(&["stop"]);
+    let old = lab.routerd.take().unwrap();
+    old.wait_exit(DEADLINE).expect("routerd stops");
+    lab.serve(Some(&path), &[], &[]);
+    let restarted = std::time::Instant::now();
+    while restarted.elapsed() < Duration::from_secs(3) {
+        let got = fetch_name(&lab.peer, ip(VIP), 80);
+        assert_eq!(
+            got.as_ref().ok().map(String::as_str),
+            Some("b2"),
+            "{:?} after the restart: {got:?}",
+            restarted.elapsed()
+        );
+    }
+    assert_eq!(backend(&status(&lab), "b1")["health"], "Unhealthy");
+
     // The VIP leaves this node (VRRP backup, announcement withdrawn): the
     // rules stay installed but nothing reaches them; back again, it serves.
     lab.router.ip(&format!("addr del {VIP}/32 dev r0"));

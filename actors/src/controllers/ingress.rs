@@ -40,6 +40,11 @@ use crate::runtime::{Generation, Runtime};
 pub const PREFIX: &str = "ingress-";
 /// Drain ends and DNS answers are noticed within this; nftables drift too.
 const RESYNC: Duration = Duration::from_secs(1);
+/// After a start, the table is not written until every backend's probe
+/// has reported (at most this long): the table in the kernel, from before
+/// a restart, knows which backends were down; a table written before the
+/// probes' statuses are read would treat them all as not yet judged.
+const STARTUP_GRACE: Duration = Duration::from_secs(5);
 /// How long a host name's answer (or failure) is kept.
 const DNS_TTL_MIN: Duration = Duration::from_secs(5);
 const DNS_TTL_MAX: Duration = Duration::from_secs(300);
@@ -60,6 +65,8 @@ pub struct IngressMemory {
     states: BTreeMap<String, String>,
     /// Host names resolved (or not), by name and family.
     dns: BTreeMap<(String, bool), DnsAnswer>,
+    /// When this routerd's first reconcile ran (see `STARTUP_GRACE`).
+    started: Option<Instant>,
 }
 
 /// The status of a backend's probe lives under this id (kept while the
@@ -322,6 +329,8 @@ struct Planned {
     fields: Map<String, Value>,
     backends: Vec<BackendStatus>,
     service: Option<routerd_nft::Service>,
+    /// Backends whose probe has not reported since routerd started.
+    unheard: Vec<String>,
 }
 
 /// What every service of one reconcile is planned against.
@@ -371,6 +380,7 @@ async fn plan_service(
         fields,
         backends: Vec::new(),
         service: None,
+        unheard: Vec::new(),
     };
     if let Some(gate) = when_blocks(spec.when.as_ref(), lookup) {
         return pending(gate.reason, fields);
@@ -398,6 +408,7 @@ async fn plan_service(
 
     let mut backends = Vec::new();
     let mut targets = Vec::new();
+    let mut unheard = Vec::new();
     for (i, b) in spec.backends.iter().enumerate() {
         let bname = spec.backend_name(i);
         let drain = drains.get(&drains::key(name, &bname));
@@ -441,6 +452,9 @@ async fn plan_service(
                     ),
                 );
                 let probe = runtime.statuses.get(&probe_id);
+                if probe.as_ref().is_none_or(|s| s.phase.is_empty()) {
+                    unheard.push(bname.clone());
+                }
                 status.health = probe
                     .as_ref()
                     .map(|s| s.phase.clone())
@@ -527,6 +541,7 @@ async fn plan_service(
         fields,
         backends,
         service: Some(service),
+        unheard,
     }
 }
 
@@ -573,7 +588,21 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
     let services: Vec<routerd_nft::Service> =
         planned.iter().filter_map(|p| p.service.clone()).collect();
     let table = routerd_nft::render(&services);
-    let applied = apply_if_changed(runtime, &table);
+    let started = memory(runtime, |m| *m.started.get_or_insert_with(Instant::now));
+    let never_applied = memory(runtime, |m| m.applied.is_none());
+    let unheard: Vec<String> = planned
+        .iter()
+        .flat_map(|p| p.unheard.iter().map(|b| format!("{}/{b}", p.id)))
+        .collect();
+    // Right after a start, keep what the kernel has until the probes have
+    // spoken (bounded): a restart must not hand new connections back to a
+    // backend that was down.
+    let waiting = never_applied && !unheard.is_empty() && started.elapsed() < STARTUP_GRACE;
+    let applied = if waiting {
+        Ok(false)
+    } else {
+        apply_if_changed(runtime, &table)
+    };
 
     let mut events = Vec::new();
     for p in planned {
@@ -593,6 +622,14 @@ async fn reconcile(runtime: &Arc<Runtime>) -> Result<(), String> {
         runtime.statuses.set_fields_watched(&p.id, fields, &watched);
         let (phase, message) = match &applied {
             Err(e) if p.service.is_some() => ("Failed", Some(format!("nftables: {e}"))),
+            _ if waiting && p.service.is_some() => (
+                "Pending",
+                Some(format!(
+                    "starting: waiting up to {}s for the probes of {} to report; nftables keeps the rules it had",
+                    STARTUP_GRACE.as_secs(),
+                    unheard.join(", ")
+                )),
+            ),
             _ => (p.phase, p.message),
         };
         if let Some(t) = runtime
