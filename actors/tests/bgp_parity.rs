@@ -120,6 +120,12 @@ fn agree(
             );
             assert_eq!(d.md5_key, p.password, "{what}: {address} MD5 key");
             assert_eq!(d.ttl_security_hops, p.ttl_security_hops, "{what}: GTSM");
+            if let Some(b) = &d.bfd {
+                assert!(
+                    b.resource.as_deref().is_some_and(|r| r.starts_with("BFD/")),
+                    "{what}: {address}'s BFD names its resource"
+                );
+            }
             assert_eq!(d.ebgp_multihop, p.ebgp_multihop, "{what}: multihop");
             assert_eq!(
                 d.local_address,

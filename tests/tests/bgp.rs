@@ -145,6 +145,8 @@ fn frr_conf() -> String {
         "frr defaults traditional
 hostname upstream
 log timestamp precision 3
+log file @DIR@/bgpd.log debugging
+debug bgp updates in
 router bgp {UPSTREAM_AS}
  bgp router-id 198.51.100.1
  no bgp ebgp-requires-policy
@@ -174,7 +176,11 @@ impl Frr {
     fn start(ns: &str) -> Frr {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().to_path_buf();
-        std::fs::write(d.join("bgpd.conf"), frr_conf()).expect("bgpd.conf");
+        std::fs::write(
+            d.join("bgpd.conf"),
+            frr_conf().replace("@DIR@", &d.display().to_string()),
+        )
+        .expect("bgpd.conf");
         std::fs::write(d.join("zebra.conf"), "log timestamp precision 3\n").expect("zebra.conf");
         let chown = Command::new("chown")
             .args(["-R", "frr:frr"])
@@ -265,6 +271,18 @@ impl Frr {
                     .count()
             })
             .unwrap_or(0)
+    }
+}
+
+impl Frr {
+    /// bgpd's UPDATE log lines about `prefix`.
+    fn update_log(&self, prefix: &str) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("bgpd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(prefix))
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -501,6 +519,40 @@ fn check_routerctl(lab: &BgpLab, node: &str) {
     );
 }
 
+/// Milliseconds since midnight UTC.
+fn day_ms(t: std::time::SystemTime) -> i64 {
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    (ms % 86_400_000) as i64
+}
+
+/// The time of day of an FRR log line ("YYYY/MM/DD HH:MM:SS.mmm ..."), ms.
+fn log_ms(line: &str) -> Option<i64> {
+    let clock = line.split_whitespace().nth(1)?;
+    let (hms, ms) = clock.split_once('.')?;
+    let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<i64>().ok()?)
+}
+
+/// From bgpd's UPDATE log: the withdrawal from `from` and the next
+/// announcement from `to`, in ms after `since` (ms of the day).
+fn update_times(log: &[String], from: &str, to: &str, since: i64) -> Option<(i64, i64)> {
+    let withdrawn = log
+        .iter()
+        .filter(|l| l.contains(&format!(" {from}(")) && l.contains("withdrawn"))
+        .filter_map(|l| log_ms(l))
+        .find(|t| *t >= since)?;
+    let announced = log
+        .iter()
+        .filter(|l| l.contains(&format!(" {to}(")) && !l.contains("withdrawn"))
+        .filter_map(|l| log_ms(l))
+        .find(|t| *t >= withdrawn)?;
+    Some((withdrawn - since, announced - since))
+}
+
 /// One FRR sample during a failover.
 struct Sample {
     at: Duration,
@@ -554,6 +606,18 @@ fn longest_gap(samples: &[Sample], pick: impl Fn(&Sample) -> &Vec<PathInfo>) -> 
     longest
 }
 
+/// Waits until the Raft leader is not `owner` (routerd moves leadership
+/// off the node owning the groups, so the owner's death needs no election
+/// before the grant), as a failover in steady state finds it.
+fn leadership_off(lab: &BgpLab, owner: &str) {
+    wait_until(&format!("Raft leadership off {owner}"), SETTLE, || {
+        let out = lab.routerctl(other(owner), &["cluster", "status", "-o", "json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let leader = v["raft"]["leaderName"].as_str()?;
+        (leader != owner).then_some(())
+    });
+}
+
 fn setup(tag: &str, standby: &str) -> (BgpLab, Frr) {
     let lab = BgpLab::new(tag, standby);
     let frr = Frr::start(&lab.ns("wan"));
@@ -591,15 +655,35 @@ fn a_withdrawn_standby_leaves_one_path_and_kill_9_of_the_owner_moves_it() {
     // (b) kill -9 the v4 owner's routerd; its routerd-bgp lives on.
     let victim = owner4;
     let survivor = other(victim);
+    leadership_off(&lab, victim);
     let bgp_before = lab.bgp_pid(victim).expect("the owner's routerd-bgp runs");
-    let start = Instant::now();
+    // The hook sends SIGKILL last, just before it returns: times count from
+    // its return (bash's own start-up would otherwise count as failover).
     lab.ok(&format!("impl_kill_control {victim}"));
-    let samples = sample_until(&frr, start, |s| {
-        s.v4.len() == 1
-            && s.v4[0].node == Some(survivor)
-            && s.v6.len() == 1
-            && s.v6[0].node == Some(survivor)
+    let start = Instant::now();
+    let killed_at = day_ms(std::time::SystemTime::now());
+    // For comparison: when the survivor took the gateway VIP (the VRRP
+    // side of the same grant), watched every 10 ms alongside.
+    let (samples, vip_moved) = std::thread::scope(|scope| {
+        let vip = scope.spawn(|| {
+            let until = start + Duration::from_secs(30);
+            while Instant::now() < until {
+                if lab.holders(VIP4) == [survivor] {
+                    return Some(start.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        });
+        let samples = sample_until(&frr, start, |s| {
+            s.v4.len() == 1
+                && s.v4[0].node == Some(survivor)
+                && s.v6.len() == 1
+                && s.v6[0].node == Some(survivor)
+        });
+        (samples, vip.join().ok().flatten())
     });
+    eprintln!("{survivor} held {VIP4} {vip_moved:?} after the kill");
     assert_eq!(
         lab.bgp_pid(victim),
         Some(bgp_before),
@@ -622,6 +706,22 @@ fn a_withdrawn_standby_leaves_one_path_and_kill_9_of_the_owner_moves_it() {
         "withdraw failover {victim} -> {survivor}: {} samples, converged at {done:?}, longest gap with no path: v4 {gap4:?}, v6 {gap6:?}",
         samples.len()
     );
+    // Precisely, from bgpd's own UPDATE log (ms timestamps, UTC): when the
+    // old owner's withdrawal and the new owner's announcement arrived,
+    // counted from the kill.
+    for (prefix, from, to) in [
+        (SVC4, wan4(victim), wan4(survivor)),
+        (SVC6, wan6(victim), wan6(survivor)),
+    ] {
+        let log = frr.update_log(prefix);
+        match update_times(&log, from, to, killed_at) {
+            Some((withdrawn, announced)) => eprintln!(
+                "{prefix}: FRR got {victim}'s withdrawal {withdrawn} ms and {survivor}'s announcement {announced} ms after the kill: {} ms without a path",
+                announced - withdrawn
+            ),
+            None => eprintln!("{prefix}: bgpd's log does not show the move: {log:?}"),
+        }
+    }
     // The fence holds after convergence too: the old owner does not come back.
     for _ in 0..10 {
         let (v4, v6) = frr.sample();
@@ -668,8 +768,9 @@ fn a_prepending_standby_is_second_best_and_the_best_path_follows_the_owner() {
 
     let victim = owner4;
     let survivor = other(victim);
-    let start = Instant::now();
+    leadership_off(&lab, victim);
     lab.ok(&format!("impl_kill_control {victim}"));
+    let start = Instant::now();
     let samples = sample_until(&frr, start, |s| {
         best(&s.v4) == Some(survivor)
             && best(&s.v6) == Some(survivor)
