@@ -270,6 +270,11 @@ fn drain_failover_and_the_vip_as_an_operator_sees_them() {
     ] {
         assert!(described.contains(want), "{want}: {described}");
     }
+    let row = lab.ctl(&["get", "IngressService", "web"]);
+    assert!(
+        row.contains("192.0.2.10 tcp/80 failover 1/2 backends (b1 drained)"),
+        "{row}"
+    );
     let table = lab.ctl(&["ingress", "status", "web"]);
     assert!(table.contains("b1") && table.contains("drained"), "{table}");
     let drained = lab.events("routerd.ingressservice.web.**");

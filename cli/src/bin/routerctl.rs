@@ -912,6 +912,42 @@ fn summary(item: &Value) -> String {
                 None => format!("{proto} {target}"),
             }
         }
+        "IngressService" => {
+            // VIP, listener, selection, how many backends take new
+            // connections, and why the others do not.
+            let backends = status["backends"].as_array().cloned().unwrap_or_default();
+            let eligible = backends.iter().filter(|b| b["eligible"] == true).count();
+            let others: Vec<String> = backends
+                .iter()
+                .filter(|b| b["eligible"] != true)
+                .map(|b| {
+                    let why = if b["drained"] == true {
+                        "drained".to_string()
+                    } else {
+                        b["health"].as_str().unwrap_or("?").to_lowercase()
+                    };
+                    format!("{} {why}", text(&b["name"]))
+                })
+                .collect();
+            let mut line = format!(
+                "{} {}/{} {} {eligible}/{} backends",
+                status["address"]
+                    .as_str()
+                    .or(spec["listen"]["address"].as_str())
+                    .unwrap_or("?"),
+                text(&spec["listen"]["protocol"]),
+                text(&spec["listen"]["port"]),
+                status["selection"].as_str().unwrap_or("?"),
+                backends.len()
+            );
+            if !others.is_empty() {
+                line.push_str(&format!(" ({})", others.join(", ")));
+            }
+            if status["vipHeld"] == false {
+                line.push_str(", VIP not on this node");
+            }
+            line
+        }
         _ => String::new(),
     }
 }
