@@ -682,6 +682,24 @@ fn a_grouped_announcement_follows_the_owner_grant_and_its_deadline() {
         "{standby}"
     );
 
+    let status = d.status();
+    let phase = |s: &serde_json::Value, r: &str| s["status"][r]["phase"].clone();
+    assert_eq!(
+        phase(&status, "BGPAnnouncement/198.51.100.0/25"),
+        "Withdrawn",
+        "{status}"
+    );
+    assert_eq!(
+        phase(&status, "BGPAnnouncement/198.51.100.128/25"),
+        "Prepended",
+        "{status}"
+    );
+    assert_eq!(
+        phase(&status, "BGPAnnouncement/203.0.113.0/24"),
+        "Announced",
+        "{status}"
+    );
+
     let deadline = mono_now_ns() + 4_000_000_000;
     let r = d.grant("web", 1, "owner", Some(deadline));
     assert_eq!(r["results"][0]["result"], "accepted", "{r}");
@@ -692,6 +710,12 @@ fn a_grouped_announcement_follows_the_owner_grant_and_its_deadline() {
             .contains("BGP.as_path: 65000\n")
             .then_some(())
     });
+    let status = d.status();
+    assert_eq!(
+        phase(&status, "BGPAnnouncement/198.51.100.0/25"),
+        "Announced",
+        "{status}"
+    );
     // An older epoch changes nothing.
     let r = d.grant("web", 0, "standby", None);
     assert_eq!(r["results"][0]["result"], "ignoredOlderEpoch", "{r}");

@@ -236,16 +236,38 @@ impl Speaker {
                 json!({"phase": phase, "sessions": states.len(), "up": up}),
             );
         }
+        // A BGPAnnouncement may hold several prefixes: Announced when all
+        // go out plainly, Withdrawn when none goes out, else what is mixed.
+        // (Redistributed routes name their own resources, which routerd
+        // does not read from here.)
+        let mut ann: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
         for a in &self.spec.announce {
-            let prefix = a.prefix;
-            let phase = match self.announced.get(&prefix) {
+            if !a.resource.starts_with("BGPAnnouncement/") {
+                continue;
+            }
+            let state = match self.announced.get(&a.prefix) {
                 Some(0) => "Announced",
                 Some(_) => "Prepended",
                 None => "Withdrawn",
             };
+            ann.entry(&a.resource).or_default().push(json!({
+                "prefix": a.prefix.to_string(), "state": state, "group": a.group,
+            }));
+        }
+        for (resource, prefixes) in ann {
+            let all = |s: &str| prefixes.iter().all(|p| p["state"] == s);
+            let phase = if all("Announced") {
+                "Announced"
+            } else if all("Withdrawn") {
+                "Withdrawn"
+            } else if all("Prepended") {
+                "Prepended"
+            } else {
+                "Partial"
+            };
             out.insert(
-                a.resource.clone(),
-                json!({"phase": phase, "prefix": prefix.to_string(), "group": a.group}),
+                resource.to_string(),
+                json!({"phase": phase, "prefixes": prefixes}),
             );
         }
         out
