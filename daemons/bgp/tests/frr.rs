@@ -231,31 +231,44 @@ fn bfd_with_bfdd_takes_a_silently_dropped_peer_out_of_the_kernel() {
  !
 !
 ";
+    // BFD on both sessions, IPv4 and IPv6.
     let frr = Frr::start(
         &lab.peers[0],
-        &bgpd_conf(0, &["10.52.1.0/24"], &[], "bfd\nbfd profile fast"),
+        &bgpd_conf(
+            0,
+            &["10.52.1.0/24"],
+            &["2001:db8:52::/48"],
+            "bfd\nbfd profile fast",
+        ),
         Some(bfdd),
     );
-    let mut p = peer("frr4", &Lab::peer4(0), FRR_AS, true);
-    p["bfd"] = json!({"minTxMs": 50, "minRxMs": 50, "multiplier": 3});
-    let mut d = Daemon::new(&config(vec![p], vec![]));
+    let mut peers = Vec::new();
+    for (name, addr) in [("frr4", Lab::peer4(0)), ("frr6", Lab::peer6(0))] {
+        let mut p = peer(name, &addr, FRR_AS, true);
+        p["bfd"] = json!({"minTxMs": 50, "minRxMs": 50, "multiplier": 3});
+        peers.push(p);
+    }
+    let mut d = Daemon::new(&config(peers, vec![]));
     d.start(&lab.ours);
     d.wait_state("frr4", "Established", SETTLE);
-    lab.wait_kernel(&["10.52.1.0/24"], true, SETTLE);
-    wait_for("our BFD session Up", || {
-        (d.peer("frr4")["bfd"] == "Up").then_some(())
+    d.wait_state("frr6", "Established", SETTLE);
+    let routes = ["10.52.1.0/24", "2001:db8:52::/48"];
+    lab.wait_kernel(&routes, true, SETTLE);
+    wait_for("our BFD sessions Up", || {
+        (d.peer("frr4")["bfd"] == "Up" && d.peer("frr6")["bfd"] == "Up").then_some(())
     });
-    wait_for("bfdd's session up", || {
+    wait_for("bfdd's sessions up", || {
         let v = frr.json("show bfd peers json");
-        v.as_array()?
-            .iter()
-            .any(|s| s["peer"] == Lab::our4(0) && s["status"] == "up")
-            .then_some(())
+        let up = |addr: String| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|s| s["peer"] == addr && s["status"] == "up"))
+        };
+        (up(Lab::our4(0)) && up(Lab::our6(0))).then_some(())
     });
     let cut = Blackhole::new(&lab.peers[0]);
-    let took = lab.wait_kernel(&["10.52.1.0/24"], false, Duration::from_secs(5));
+    let took = lab.wait_kernel(&routes, false, Duration::from_secs(5));
     println!(
-        "FRR silently dropped: its routes left our kernel {} after the cut (BFD 50 ms x 3)",
+        "FRR silently dropped: its IPv4 and IPv6 routes left our kernel {} after the cut (BFD 50 ms x 3)",
         ms(took)
     );
     // Detection is 3 x 50 ms; a second on top for a loaded 2-core box.
@@ -263,13 +276,16 @@ fn bfd_with_bfdd_takes_a_silently_dropped_peer_out_of_the_kernel() {
         took < Duration::from_millis(150) + Duration::from_secs(1),
         "took {took:?}"
     );
-    assert_eq!(d.events("bgp.bfd.down").len(), 1);
-    let n = d.peer("frr4");
-    assert_ne!(n["state"], "Established", "{n}");
-    assert_eq!(n["counters"]["bfdDowns"], 1, "{n}");
+    assert_eq!(d.events("bgp.bfd.down").len(), 2);
+    for name in ["frr4", "frr6"] {
+        let n = d.peer(name);
+        assert_ne!(n["state"], "Established", "{n}");
+        assert_eq!(n["counters"]["bfdDowns"], 1, "{n}");
+    }
     drop(cut);
     d.wait_state("frr4", "Established", Duration::from_secs(60));
-    lab.wait_kernel(&["10.52.1.0/24"], true, SETTLE);
+    d.wait_state("frr6", "Established", Duration::from_secs(60));
+    lab.wait_kernel(&routes, true, SETTLE);
 }
 
 #[test]
