@@ -275,6 +275,14 @@ impl Frr {
 }
 
 impl Frr {
+    /// How often bgpd's session to `addr` dropped.
+    fn dropped(&self, addr: &str) -> Option<u64> {
+        let v: Value =
+            serde_json::from_str(&self.vtysh(&[&format!("show bgp neighbors {addr} json")]))
+                .ok()?;
+        v[addr]["connectionsDropped"].as_u64()
+    }
+
     /// bgpd's UPDATE log lines about `prefix`.
     fn update_log(&self, prefix: &str) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("bgpd.log"))
@@ -629,7 +637,7 @@ fn setup(tag: &str, standby: &str) -> (BgpLab, Frr) {
 }
 
 #[test]
-fn a_withdrawn_standby_leaves_one_path_and_kill_9_of_the_owner_moves_it() {
+fn a_withdrawn_standby_leaves_one_path_kill_9_moves_it_and_routerd_readopts_its_daemon() {
     let (lab, frr) = setup("wd", "{action: withdraw}");
     let owner4 = lab.owner(VIP4);
     let owner6 = lab.owner(VIP6);
@@ -736,6 +744,39 @@ fn a_withdrawn_standby_leaves_one_path_and_kill_9_of_the_owner_moves_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
     check_routerctl(&lab, survivor);
+
+    // routerd comes back (what systemd does): it adopts the routerd-bgp that
+    // ran on without it, so FRR's sessions to it never drop, and the
+    // prefix stays where it is (no preemption).
+    lab.ok(&format!("impl_restart_killed {victim}"));
+    wait_until(&format!("{victim} ready again"), SETTLE, || {
+        lab.hooks(&format!("impl_ready {victim}"))
+            .status
+            .success()
+            .then_some(())
+    });
+    check_routerctl(&lab, victim);
+    assert_eq!(
+        lab.bgp_pid(victim),
+        Some(bgp_before),
+        "the restarted routerd adopted its routerd-bgp"
+    );
+    for addr in [wan4(victim), wan6(victim)] {
+        assert_eq!(
+            frr.dropped(addr),
+            Some(0),
+            "FRR's session to {addr} never dropped"
+        );
+    }
+    let (v4, v6) = frr.sample();
+    assert_eq!(
+        v4.iter().map(|p| p.node).collect::<Vec<_>>(),
+        [Some(survivor)]
+    );
+    assert_eq!(
+        v6.iter().map(|p| p.node).collect::<Vec<_>>(),
+        [Some(survivor)]
+    );
     drop(frr);
 }
 
