@@ -561,6 +561,36 @@ fn update_times(log: &[String], from: &str, to: &str, since: i64) -> Option<(i64
     Some((withdrawn - since, announced - since))
 }
 
+/// The first UPDATE from `peer` about the log's prefix at or after `since`
+/// (ms of the day): a withdrawal, or an announcement.
+fn first_update(log: &[String], peer: &str, withdrawal: bool, since: i64) -> Option<i64> {
+    log.iter()
+        .filter(|l| l.contains(&format!(" {peer}(")) && l.contains("withdrawn") == withdrawal)
+        .filter_map(|l| log_ms(l))
+        .find(|t| *t >= since)
+}
+
+/// The fence as bgpd saw it: after `since`, the old owner's withdrawal of
+/// each service prefix arrived no later than the new owner's announcement.
+fn assert_withdrawn_first(frr: &Frr, victim: &str, survivor: &str, since: i64) {
+    for (prefix, from, to) in [
+        (SVC4, wan4(victim), wan4(survivor)),
+        (SVC6, wan6(victim), wan6(survivor)),
+    ] {
+        let log = frr.update_log(prefix);
+        let withdrawn = first_update(&log, from, true, since);
+        let announced = first_update(&log, to, false, since);
+        match (withdrawn, announced) {
+            (Some(w), Some(a)) => assert!(
+                w <= a,
+                "{prefix}: {survivor}'s announcement reached FRR {} ms before {victim}'s withdrawal: {log:#?}",
+                w - a
+            ),
+            _ => panic!("{prefix}: bgpd's log does not show the move: {log:#?}"),
+        }
+    }
+}
+
 /// One FRR sample during a failover.
 struct Sample {
     at: Duration,
@@ -714,6 +744,7 @@ fn a_withdrawn_standby_leaves_one_path_kill_9_moves_it_and_routerd_readopts_its_
         "withdraw failover {victim} -> {survivor}: {} samples, converged at {done:?}, longest gap with no path: v4 {gap4:?}, v6 {gap6:?}",
         samples.len()
     );
+    assert_withdrawn_first(&frr, victim, survivor, killed_at);
     // Precisely, from bgpd's own UPDATE log (ms timestamps, UTC): when the
     // old owner's withdrawal and the new owner's announcement arrived,
     // counted from the kill.
@@ -872,4 +903,74 @@ fn a_prepending_standby_is_second_best_and_the_best_path_follows_the_owner() {
     if let Some(old) = v4.iter().find(|p| p.node == Some(victim)) {
         assert_eq!(old.as_path_len, 4, "{v4:?}");
     }
+}
+
+#[test]
+fn an_owner_cut_off_from_the_cluster_withdraws_before_the_other_announces() {
+    let (lab, frr) = setup("cut", "{action: withdraw}");
+    let victim = lab.owner(VIP4);
+    let survivor = other(victim);
+    wait_until("FRR has both service prefixes", SETTLE, || {
+        let (v4, v6) = frr.sample();
+        (v4.len() == 1 && v6.len() == 1).then_some(())
+    });
+    leadership_off(&lab, victim);
+    // The owner is alive, its BGP sessions too; only its cluster link goes.
+    // It cannot renew, so it must let go at its own lease end, before the
+    // majority side grants the group to the other router.
+    let cut_at = day_ms(std::time::SystemTime::now());
+    let out = Command::new("ip")
+        .args(["-n", &lab.ns(victim), "link", "set", "cl0", "down"])
+        .output()
+        .expect("ip link");
+    assert!(out.status.success(), "{}", text(&out));
+    let start = Instant::now();
+    let samples = sample_until(&frr, start, |s| {
+        s.v4.len() == 1
+            && s.v4[0].node == Some(survivor)
+            && s.v6.len() == 1
+            && s.v6[0].node == Some(survivor)
+    });
+    for s in &samples {
+        for (family, paths) in [("v4", &s.v4), ("v6", &s.v6)] {
+            let from: BTreeSet<_> = paths.iter().filter_map(|p| p.node).collect();
+            assert!(
+                from.len() <= 1,
+                "at {:?} FRR had {family} paths from both routers: {paths:?}",
+                s.at
+            );
+        }
+    }
+    let gap4 = longest_gap(&samples, |s| &s.v4);
+    eprintln!(
+        "cluster cut {victim}: prefix on {survivor} at {:?}, longest gap with no path: v4 {gap4:?}",
+        samples.last().map(|s| s.at).unwrap_or_default()
+    );
+    assert_withdrawn_first(&frr, victim, survivor, cut_at);
+    if let Some((w, a)) = update_times(&frr.update_log(SVC4), wan4(victim), wan4(survivor), cut_at)
+    {
+        eprintln!(
+            "{SVC4}: FRR got {victim}'s withdrawal {w} ms and {survivor}'s announcement {a} ms after the cut: {} ms without a path",
+            a - w
+        );
+    }
+    // And it stays fenced while cut off: its BGP sessions are up, it
+    // announces nothing.
+    for _ in 0..20 {
+        let (v4, v6) = frr.sample();
+        assert_eq!(
+            v4.iter().map(|p| p.node).collect::<Vec<_>>(),
+            [Some(survivor)]
+        );
+        assert_eq!(
+            v6.iter().map(|p| p.node).collect::<Vec<_>>(),
+            [Some(survivor)]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        frr.established(),
+        4,
+        "the cut-off router's sessions stay up"
+    );
 }
