@@ -925,12 +925,36 @@ fn an_owner_cut_off_from_the_cluster_withdraws_before_the_other_announces() {
         .expect("ip link");
     assert!(out.status.success(), "{}", text(&out));
     let start = Instant::now();
-    let samples = sample_until(&frr, start, |s| {
-        s.v4.len() == 1
-            && s.v4[0].node == Some(survivor)
-            && s.v6.len() == 1
-            && s.v6[0].node == Some(survivor)
+    // For comparison: when the cut-off owner let go of the gateway VIP and
+    // when the other router took it, watched every 10 ms alongside.
+    let (samples, released, taken) = std::thread::scope(|scope| {
+        let vip = scope.spawn(|| {
+            let until = start + Duration::from_secs(30);
+            let (mut released, mut taken) = (None, None);
+            while Instant::now() < until && (released.is_none() || taken.is_none()) {
+                let h = lab.holders(VIP4);
+                if released.is_none() && !h.contains(&victim) {
+                    released = Some(start.elapsed());
+                }
+                if taken.is_none() && h.contains(&survivor) {
+                    taken = Some(start.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (released, taken)
+        });
+        let samples = sample_until(&frr, start, |s| {
+            s.v4.len() == 1
+                && s.v4[0].node == Some(survivor)
+                && s.v6.len() == 1
+                && s.v6[0].node == Some(survivor)
+        });
+        let (released, taken) = vip.join().unwrap_or((None, None));
+        (samples, released, taken)
     });
+    eprintln!(
+        "{VIP4}: {victim} released it {released:?} and {survivor} took it {taken:?} after the cut"
+    );
     for s in &samples {
         for (family, paths) in [("v4", &s.v4), ("v6", &s.v6)] {
             let from: BTreeSet<_> = paths.iter().filter_map(|p| p.node).collect();
