@@ -736,9 +736,22 @@ fn a_grouped_announcement_follows_the_owner_grant_and_its_deadline() {
         late < 1_500_000_000,
         "withdrawn {late} ns after the deadline"
     );
-    wait_for("the prepends to come back", || {
+    // The lapsed owner prepends once more than a standby would, so a
+    // standby still waiting for its grant stays ahead of it.
+    wait_for(
+        "the prepends to come back, one more than a standby's",
+        || {
+            bird.route_all("198.51.100.128/25")
+                .contains("BGP.as_path: 65000 65000 65000 65000\n")
+                .then_some(())
+        },
+    );
+    // Told it is standby: the configured prepends again.
+    let r = d.grant("web", 2, "standby", None);
+    assert_eq!(r["results"][0]["result"], "accepted", "{r}");
+    wait_for("a standby's prepends", || {
         bird.route_all("198.51.100.128/25")
-            .contains("BGP.as_path: 65000 65000 65000")
+            .contains("BGP.as_path: 65000 65000 65000\n")
             .then_some(())
     });
     assert!(!d.events("bgp.announce.withdrawn").is_empty());

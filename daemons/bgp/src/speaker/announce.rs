@@ -146,11 +146,20 @@ impl Speaker {
         let Some(group) = &a.group else {
             return Some(0);
         };
-        if self.grants.get(group).is_some_and(|g| g.owns(now)) {
+        let grant = self.grants.get(group);
+        if grant.is_some_and(|g| g.owns(now)) {
             return Some(0);
         }
+        // An owner grant that ran out without a word from routerd (killed,
+        // or cut off from the cluster) is not yet a standby decision: the
+        // real standby may still be waiting for its grant with the same
+        // prepends, and an upstream with multipath would split traffic
+        // between the two equal paths. One more prepend keeps the lapsed
+        // node a last resort behind the standby.
+        let lapsed = grant.is_some_and(|g| g.role == Role::Owner);
         match a.standby {
             Standby::Withdraw => None,
+            Standby::Prepend(n) if lapsed => Some(n.saturating_add(1)),
             Standby::Prepend(n) => Some(n),
         }
     }
