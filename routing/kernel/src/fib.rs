@@ -284,8 +284,10 @@ impl Kernel {
         }
         // The socket is opened here, in this thread's namespace, which must
         // be the one the handle was opened in; otherwise (or if it cannot
-        // be opened) the writes go one by one through the handle.
-        let batch_socket = if self.same_netns_as_thread() {
+        // be opened) the writes go one by one through the handle. So do a
+        // few writes, for which a socket and a blocking task cost more
+        // than they save.
+        let batch_socket = if ops.len() >= BATCH_MIN && self.same_netns_as_thread() {
             BatchSocket::open()
                 .map_err(
                     |e| tracing::debug!(error = %e, "no batch netlink socket; writing one by one"),
@@ -473,6 +475,8 @@ fn op_message(protocol: u8, op: &FibOp) -> (RouteNetlinkMessage, u16) {
     }
 }
 
+/// Fewer writes than this go through the shared handle.
+const BATCH_MIN: usize = 16;
 /// Ops handed to one blocking task.
 const OPS_PER_TASK: usize = 4096;
 /// Bytes of requests per `sendmsg` (the socket's send buffer, 208 KiB by

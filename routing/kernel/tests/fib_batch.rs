@@ -49,3 +49,33 @@ fn a_refused_route_in_a_batch_is_reported_and_the_others_land() {
     let shown = lab.r.ip_json("route show proto bgp");
     assert_eq!(shown.as_array().map_or(0, Vec::len), 2999);
 }
+
+#[test]
+fn a_few_writes_go_one_by_one_and_report_the_same_way() {
+    let lab = Lab::new("fibs");
+    lab.r.ip("addr add 192.0.2.1/24 dev eth1");
+    let report = lab.block(|| async move {
+        let k = Kernel::connect().expect("netlink");
+        let ok = FibOp::Replace(FibRoute {
+            destination: net("10.81.0.0/24"),
+            nexthops: vec![NextHop::via("192.0.2.2".parse().expect("ip"))],
+            metric: 20,
+            table: 254,
+        });
+        let refused = FibOp::Replace(FibRoute {
+            destination: net("10.81.1.0/24"),
+            nexthops: vec![NextHop::via("203.0.113.9".parse().expect("ip"))],
+            metric: 20,
+            table: 254,
+        });
+        let gone = FibOp::Delete {
+            destination: net("10.81.2.0/24"),
+            metric: 20,
+            table: 254,
+        };
+        k.fib_write(BGP_PROTO, &[ok, refused, gone]).await
+    });
+    assert_eq!(report.done, 2, "{:?}", report.failed);
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, net("10.81.1.0/24"));
+}
