@@ -484,6 +484,10 @@ const OPS_PER_TASK: usize = 4096;
 const BATCH_BYTES: usize = 64 * 1024;
 /// Receive buffer of the batch socket: the error answers of one batch
 /// queue here until read (about 100 bytes each with the extended ACK).
+/// Where net.core.rmem_max caps it lower and a batch refused whole
+/// overflows it, the kernel drops answers (the last ACK with them) and
+/// recv reports ENOBUFS: that slice is then redone one by one, so a lost
+/// answer never reads as success.
 const BATCH_RCVBUF: usize = 4 << 20;
 const NLMSG_ERROR: u16 = 2;
 /// Failed writes of a batch redone one by one for the kernel's reason.

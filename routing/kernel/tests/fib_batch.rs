@@ -79,3 +79,36 @@ fn a_few_writes_go_one_by_one_and_report_the_same_way() {
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, net("10.81.1.0/24"));
 }
+
+#[test]
+fn a_batch_the_kernel_refuses_whole_is_reported_whole() {
+    let lab = Lab::new("fibr");
+    lab.r.ip("addr add 192.0.2.1/24 dev eth1");
+    let report = lab.block(|| async move {
+        let k = Kernel::connect().expect("netlink");
+        // Every next hop on no link: one error answer per request, more
+        // than a 64 KiB batch's answers fit in the socket's buffer.
+        let bad = "203.0.113.9".parse().expect("ip");
+        let ops: Vec<FibOp> = (0..3000u32)
+            .map(|i| {
+                FibOp::Replace(FibRoute {
+                    destination: net(&format!(
+                        "{}/24",
+                        std::net::Ipv4Addr::from(0x0a60_0000u32 + (i << 8))
+                    )),
+                    nexthops: vec![NextHop::via(bad)],
+                    metric: 20,
+                    table: 254,
+                })
+            })
+            .collect();
+        k.fib_write(BGP_PROTO, &ops).await
+    });
+    assert_eq!(report.done, 0);
+    assert_eq!(report.failed.len(), 3000);
+    eprintln!(
+        "3000 refused in {} ms; first: {:?}",
+        report.elapsed.as_millis(),
+        report.failed.first()
+    );
+}
