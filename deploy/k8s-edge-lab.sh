@@ -26,7 +26,7 @@
 #   lan0 192.168.70.2           lan0 192.168.70.3        VIPs 192.168.70.1,
 #           \                      /                       fd00:70::1, fe80::70:1
 #            lanbr: n1 .21 (BIRD), n2 .22 (BIRD), n3 .23 (GoBGP), AS 64513
-#            pods 10.244.N.0/24, fd00:244:N::/64; LoadBalancer 198.51.100.10,
+#            pods 10.244.N.0/24, fd00:244:0:N::/64; LoadBalancer 198.51.100.10,
 #            2001:db8:100::10 (a web server on every node answers with its name)
 #
 # K8S_LAB_PREBUILT=1 skips installing and building (RD_BIN_DIR names the
@@ -244,7 +244,7 @@ log "$d/bird.log" all;
 router id 192.168.70.$i;
 protocol device {}
 protocol static pods4 { ipv4; route 10.244.$i.0/24 blackhole; route $LB4/32 blackhole; }
-protocol static pods6 { ipv6; route fd00:244:$i::/64 blackhole; route $LB6/128 blackhole; }
+protocol static pods6 { ipv6; route fd00:244:0:$i::/64 blackhole; route $LB6/128 blackhole; }
 template bgp rtr4 {
   local as 64513; hold time 9; keepalive time 3; connect retry time 2;
   ipv4 { import none; export where source = RTS_STATIC; };
@@ -287,7 +287,7 @@ gobgp_up() {
   for p in "10.244.$i.0/24" "$LB4/32"; do
     ip netns exec "$(ns "$n")" gobgp -u 127.0.0.1 global rib -a ipv4 add "$p" origin igp
   done
-  for p in "fd00:244:$i::/64" "$LB6/128"; do
+  for p in "fd00:244:0:$i::/64" "$LB6/128"; do
     ip netns exec "$(ns "$n")" gobgp -u 127.0.0.1 global rib -a ipv6 add "$p" origin igp
   done
 }

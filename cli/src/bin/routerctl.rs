@@ -912,6 +912,53 @@ fn summary(item: &Value) -> String {
                 None => format!("{proto} {target}"),
             }
         }
+        "BGPRouter" => {
+            let c = &status["counters"];
+            if c.is_null() {
+                String::new()
+            } else {
+                format!(
+                    "AS {} {}/{} sessions up, {} prefixes",
+                    text(&status["asn"]),
+                    text(&c["established"]),
+                    text(&c["peers"]),
+                    text(&c["prefixes"])
+                )
+            }
+        }
+        "BGPPeer" | "BGPDynamicPeer" => {
+            if status["sessions"].is_null() {
+                String::new()
+            } else {
+                // The first session that is not up says why.
+                let down = status["peers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["state"] != "Established")
+                    .map(|p| format!(", {} {}", text(&p["address"]), text(&p["state"])))
+                    .unwrap_or_default();
+                format!(
+                    "{}/{} up, {} accepted{down}",
+                    text(&status["established"]),
+                    text(&status["sessions"]),
+                    text(&status["prefixesAccepted"])
+                )
+            }
+        }
+        "BGPAnnouncement" => {
+            let mut states: std::collections::BTreeMap<String, usize> = Default::default();
+            for p in status["prefixes"].as_array().into_iter().flatten() {
+                *states
+                    .entry(p["state"].as_str().unwrap_or("?").to_lowercase())
+                    .or_default() += 1;
+            }
+            states
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
         "IngressService" => {
             // VIP, listener, selection, how many backends take new
             // connections, and why the others do not.
