@@ -183,6 +183,12 @@ impl Speaker {
                 }
             }
             self.fib.end_of_rib_seen(id);
+            if all && !self.fib.config().install {
+                // The table is loaded; with a FIB, its writer trims once the
+                // load is written instead (a trim here would come before
+                // that and rate-limit the writer's).
+                super::kernel::trim_heap();
+            }
         }
     }
 
