@@ -205,7 +205,7 @@ impl Speaker {
                             attrs: self.interner.intern(attrs),
                             since: self.age(),
                         },
-                        rank: local_rank(self.spec.asn, self.spec.router_id),
+                        rank: std::sync::Arc::new(local_rank(self.spec.asn, self.spec.router_id)),
                         stale: false,
                     };
                     if let Some(c) = self.rib.update(prefix, path) {

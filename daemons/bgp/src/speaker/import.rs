@@ -117,7 +117,8 @@ impl Speaker {
             if let Some(ifindex) = ll_link {
                 self.gw_ifindex.insert(nexthop, ifindex);
             }
-            let rank = rank(&src, &attrs, local_asn, import.as_ref());
+            // One rank shared by every prefix of the UPDATE.
+            let rank = Arc::new(rank(&src, &attrs, local_asn, import.as_ref()));
             let mut shared: Option<Arc<PathAttributes>> = None;
             for p in reach.nlri.iter() {
                 let facts = RouteFacts {
@@ -136,7 +137,7 @@ impl Speaker {
                             peer: id,
                             nexthop,
                             attrs: Learned { attrs, since },
-                            rank: rank.clone(),
+                            rank: Arc::clone(&rank),
                             stale: false,
                         };
                         let new = !self.rib.has_path(&p, id);
