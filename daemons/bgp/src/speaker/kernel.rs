@@ -184,7 +184,26 @@ async fn write_loop(
 ) {
     // Ops written since the heap was last trimmed.
     let mut since_trim = 0usize;
-    while let Some(ops) = rx.recv().await {
+    loop {
+        let next = if since_trim >= TRIM_AFTER_OPS {
+            // After a table load's worth of writes, a quiet writer trims
+            // the heap: the load is over, its UPDATEs, batches and FibOps
+            // are freed (a trim in a pause of the load would be followed by
+            // more garbage and rate-limit the trim after it).
+            match tokio::time::timeout(TRIM_QUIET, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    since_trim = 0;
+                    trim_heap();
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        let Some(ops) = next else {
+            break;
+        };
         // Each batch is written as it comes: fib_write batches netlink
         // messages itself, and joining the batches queued while the writer
         // lags held up to the whole table as FibOps at once (about 5 MB
@@ -192,12 +211,6 @@ async fn write_loop(
         let report = kernel.fib_write(BGP_PROTO, &ops).await;
         since_trim += ops.len();
         drop(ops);
-        if since_trim >= TRIM_AFTER_OPS && rx.is_empty() {
-            // A table load is written: the UPDATEs, batches and FibOps it
-            // freed go back to the system.
-            since_trim = 0;
-            trim_heap();
-        }
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats
             .written
@@ -220,6 +233,9 @@ async fn write_loop(
 
 /// FIB ops after which an idle writer trims the heap.
 const TRIM_AFTER_OPS: usize = 4096;
+
+/// How long the writer is idle before that trim.
+const TRIM_QUIET: Duration = Duration::from_millis(100);
 
 /// The least time between two heap trims.
 const TRIM_EVERY: Duration = Duration::from_secs(2);
