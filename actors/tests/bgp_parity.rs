@@ -120,6 +120,7 @@ fn agree(
             );
             assert_eq!(d.md5_key, p.password, "{what}: {address} MD5 key");
             assert_eq!(d.ttl_security_hops, p.ttl_security_hops, "{what}: GTSM");
+            assert_eq!(d.port, p.port, "{what}: {address} port");
             if let Some(b) = &d.bfd {
                 assert!(
                     b.resource.as_deref().is_some_and(|r| r.starts_with("BFD/")),
@@ -350,6 +351,7 @@ fn every_valid_bgp_config_is_a_valid_daemon_config_that_says_the_same() {
                 ("password", &["", "s3cret", "''"]),
                 ("ttlSecurityHops", &["", "", "", "1", "255"]),
                 ("ebgpMultihop", &["", "", "", "2"]),
+                ("port", &["", "", "", "1179", "0"]),
                 (
                     "timers",
                     &[

@@ -182,6 +182,7 @@ pub fn render(
                 "maxPrefixes": spec.max_prefixes.or(default_max),
                 "routeReflectorClient": spec.route_reflector_client.unwrap_or(false),
                 "bfd": bfd.map(|(b, s)| bfd_json(b, s)),
+                "port": spec.port,
             }));
         }
     }

@@ -271,6 +271,10 @@ pub struct PeerSpec {
     /// BFD for this peer.
     #[serde(default)]
     pub bfd: Option<BfdSpec>,
+    /// The neighbour's TCP port we connect to (default 179); its own
+    /// connections come to our listener whatever this says.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 /// Neighbours accepted from address ranges: each source address gets its
@@ -329,6 +333,7 @@ impl DynamicPeerSpec {
             max_prefixes: self.max_prefixes,
             route_reflector_client: false,
             bfd: self.bfd.clone(),
+            port: None,
         }
     }
 
@@ -481,6 +486,12 @@ impl BgpSpec {
             return Err((
                 "peers.connectRetryMs",
                 format!("{}: must be positive", p.name),
+            ));
+        }
+        if p.port == Some(0) {
+            return Err((
+                "peers.port",
+                format!("{}: port 0 is not a destination", p.name),
             ));
         }
         if p.local_address

@@ -267,3 +267,43 @@ fn ibgp_v4_and_v6_with_gobgp() {
     );
     assert!(rib.contains(&Lab::our6(0)), "{rib}");
 }
+
+/// A BGPPeer `port`: GoBGP listens on 1179 only and never dials; the
+/// session comes up because we connect to that port.
+#[test]
+fn a_peer_on_another_port_is_dialled_there() {
+    let lab = Lab::new("bgp-gobgp-port", 1);
+    let conf = format!(
+        "[global.config]\n  as = {GOBGP_AS}\n  router-id = \"10.99.0.2\"\n  port = 1179\n\
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = \"{}\"
+    peer-as = {OUR_AS}
+  [neighbors.transport.config]
+    passive-mode = true
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = \"ipv4-unicast\"
+",
+        Lab::our4(0)
+    );
+    let g = Gobgp::start(&lab.peers[0], &conf);
+    add_routes(&g, &["10.64.0.0/24"], &[]);
+    let mut p = peer("gobgp4", &Lab::peer4(0), GOBGP_AS, true);
+    p["port"] = 1179.into();
+    let mut d = Daemon::new(&config(vec![p], vec![]));
+    d.start(&lab.ours);
+    d.wait_state("gobgp4", "Established", SETTLE);
+    let conn = d.peer("gobgp4")["connection"].clone();
+    assert_eq!(conn["inbound"], false, "we dialled: {conn}");
+    assert_eq!(
+        conn["remote"],
+        format!("{}:1179", Lab::peer4(0)),
+        "to the configured port: {conn}"
+    );
+    lab.wait_kernel(&["10.64.0.0/24"], true, SETTLE);
+}

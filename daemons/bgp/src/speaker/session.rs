@@ -88,7 +88,7 @@ impl Speaker {
                         id,
                         conn,
                         sock,
-                        BGP_PORT,
+                        peer.spec.port.unwrap_or(BGP_PORT),
                         CONNECT_TIMEOUT,
                         self.inputs_tx.clone(),
                     );
