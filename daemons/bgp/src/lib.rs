@@ -11,7 +11,7 @@
 
 #![warn(missing_docs)]
 
-pub mod clock;
+pub use routerd_contract::clock;
 pub mod daemon;
 pub mod fib;
 pub mod net;

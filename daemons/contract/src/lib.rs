@@ -5,11 +5,13 @@
 //! - [`event`]: the append-only `events.jsonl` with monotonic seqs, served on `/v1/events`.
 //! - [`glob`]: topic patterns for event subscriptions.
 //! - [`atomic`]: crash-safe state and lease files.
+//! - [`clock`]: CLOCK_MONOTONIC nanoseconds, the clock of grant deadlines.
 //! - [`frame`]: what every daemon's `main` shares: socket, events, signals, stop.
 //! - [`telemetry`]: logging, optional OTLP export, and `traceparent` propagation.
 
 pub mod atomic;
 pub mod client;
+pub mod clock;
 pub mod event;
 pub mod frame;
 pub mod glob;

@@ -6,7 +6,7 @@
 //! - [`net`]: raw VRRP sockets, gratuitous ARP / unsolicited NA, link lookup.
 //! - [`daemon`]: the engine (state machines, sockets, kernel) and its contract face.
 
-pub mod clock;
+pub use routerd_contract::clock;
 pub mod daemon;
 pub mod net;
 pub mod spec;

@@ -1,5 +1,6 @@
 //! CLOCK_MONOTONIC in nanoseconds, shared with routerd on the same host, and its
-//! conversion to `Instant` (which reads the same clock on Linux).
+//! conversion to `Instant` (which reads the same clock on Linux): the clock of
+//! the grant deadlines routerd hands the VRRP and BGP daemons.
 
 use std::time::{Duration, Instant};
 
